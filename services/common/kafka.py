@@ -1,0 +1,269 @@
+"""The consume–process–produce loop every service runs, and Kafka client factories.
+
+Guarantees:
+- exactly-once mode (default): each polled batch's outputs and its input offsets are committed in
+  one Kafka transaction (KIP-447 style, fenced by the consumer group's generation);
+- at-least-once mode (brokers without transactions): outputs are produced with an idempotent,
+  acks=all producer, flushed, and only when every one is acknowledged are the offsets committed.
+A handler rejects bad input by raising `Reject`; that event goes to the dead-letter topic with its
+reason and the stream goes on. An unexpected exception in a handler dead-letters the event too
+(reason `internal_error`) and is counted: one bad event never stops a partition.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from services.common import metrics
+from services.common.config import KafkaSettings, ServiceSettings
+from services.common.logging import JsonLogger
+
+
+class Output(NamedTuple):
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None
+
+
+class Handler(Protocol):
+    def handle(self, msg: Message) -> Sequence[Output]: ...
+
+
+def producer_config(kafka: KafkaSettings, client_id: str, transactional_id: str | None = None) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        **kafka.client_config(),
+        "client.id": client_id,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        # Same partitioner as the Java client, so every producer (CRM, channels, us) puts a key
+        # on the same partition: co-partitioning by tenant depends on it.
+        "partitioner": "murmur2_random",
+    }
+    if transactional_id:
+        conf["transactional.id"] = transactional_id
+        conf["transaction.timeout.ms"] = 60_000
+    return conf
+
+
+def consumer_config(kafka: KafkaSettings, group_id: str, client_id: str) -> dict[str, Any]:
+    return {
+        **kafka.client_config(),
+        "group.id": group_id,
+        "client.id": client_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 2_000,
+        "max.poll.interval.ms": 120_000,
+    }
+
+
+def make_producer(kafka: KafkaSettings, client_id: str) -> Producer:
+    return Producer(producer_config(kafka, client_id))
+
+
+def produce_all(producer: Producer, outputs: Sequence[Output], on_delivery: Callable[..., None] | None = None) -> None:
+    for out in outputs:
+        while True:
+            try:
+                producer.produce(out.topic, value=out.value, key=out.key, headers=out.headers,
+                                 on_delivery=on_delivery)
+                break
+            except BufferError:  # local queue full: let deliveries drain (back-pressure)
+                producer.poll(0.05)
+        producer.poll(0)
+
+
+def _next_offsets(msgs: Sequence[Message]) -> list[TopicPartition]:
+    highest: dict[tuple[str, int], int] = {}
+    for m in msgs:
+        tp = (m.topic(), m.partition())
+        highest[tp] = max(highest.get(tp, -1), m.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
+
+
+class StreamLoop:
+    """Runs `handler` over `topics` until `stop` is set; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        topics: Sequence[str],
+        handler: Handler,
+        log: JsonLogger,
+        dlq_topic: str | None = None,
+        tick: Callable[[float], Sequence[Output]] | None = None,
+        tick_interval: float = 1.0,
+        on_assign: Callable[[list[TopicPartition]], None] | None = None,
+        on_revoke: Callable[[list[TopicPartition]], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service
+        self.topics = list(topics)
+        self.handler = handler
+        self.log = log
+        self.dlq_topic = dlq_topic
+        self.tick = tick
+        self.tick_interval = tick_interval
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self.clock = clock
+        # Held while handling a batch, so readers (gRPC) see state between batches only.
+        self.lock = lock or threading.Lock()
+        self.assigned = threading.Event()
+        self.eos = settings.kafka.exactly_once
+        client_id = f"{settings.service}-{settings.instance_id}"
+        self.transactional_id = (
+            f"{settings.kafka.topic_prefix}switchboard-{settings.service}-{settings.instance_id}" if self.eos else None
+        )
+        self.consumer = Consumer(consumer_config(settings.kafka, settings.group_id, client_id))
+        self.producer = Producer(producer_config(settings.kafka, client_id, self.transactional_id))
+        self._delivery_errors: list[str] = []
+        self._last_tick = 0.0
+
+    # -- rebalance ---------------------------------------------------------------------------
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.log.info("partitions_assigned", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+        if self._on_assign:
+            with self.lock:
+                self._on_assign(partitions)
+        self.assigned.set()
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.log.info("partitions_revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+        if self._on_revoke:
+            with self.lock:
+                self._on_revoke(partitions)
+
+    # -- processing --------------------------------------------------------------------------
+    def _handle(self, msg: Message) -> Sequence[Output]:
+        from services.common.dlq import Reject, dead_letter
+
+        try:
+            return self.handler.handle(msg)
+        except Reject as rej:
+            if self.dlq_topic is None:
+                raise
+            metrics.DEAD_LETTERS.labels(self.service, rej.code).inc()
+            self.log.warning("dead_lettered", reason=rej.code, detail=rej.detail,
+                             topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
+            return [dead_letter(msg, self.dlq_topic, self.service, rej.code, rej.detail)]
+        except Exception as exc:
+            metrics.PROCESSING_ERRORS.labels(self.service).inc()
+            if self.dlq_topic is None:
+                raise
+            metrics.DEAD_LETTERS.labels(self.service, "internal_error").inc()
+            self.log.error("handler_failed", error=type(exc).__name__, detail=str(exc)[:300],
+                           topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
+            return [dead_letter(msg, self.dlq_topic, self.service, "internal_error", type(exc).__name__)]
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._delivery_errors.append(f"{msg.topic()}: {err}")
+
+    def _commit_at_least_once(self, outputs: Sequence[Output], msgs: Sequence[Message]) -> None:
+        self._delivery_errors.clear()
+        produce_all(self.producer, outputs, self._on_delivery)
+        remaining = self.producer.flush(60)
+        if remaining or self._delivery_errors:
+            # Do not commit: the batch will be consumed again after restart (at-least-once).
+            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT,
+                                            f"outputs not acknowledged: {self._delivery_errors[:3]}"))
+        if msgs:
+            self.consumer.commit(offsets=_next_offsets(msgs), asynchronous=False)
+
+    def _commit_transaction(self, outputs: Sequence[Output], msgs: Sequence[Message]) -> None:
+        for attempt in range(1, 6):
+            try:
+                self.producer.begin_transaction()
+                produce_all(self.producer, outputs)
+                if msgs:
+                    self.producer.send_offsets_to_transaction(
+                        _next_offsets(msgs), self.consumer.consumer_group_metadata(), 30
+                    )
+                self.producer.commit_transaction(60)
+                metrics.TRANSACTIONS.labels(self.service, "committed").inc()
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.txn_requires_abort():
+                    metrics.TRANSACTIONS.labels(self.service, "aborted").inc()
+                    self.log.warning("transaction_aborted", attempt=attempt, error=str(err))
+                    self.producer.abort_transaction(30)
+                    time.sleep(min(0.1 * attempt, 1.0))
+                    continue
+                if err.retriable():
+                    self.log.warning("transaction_retry", attempt=attempt, error=str(err))
+                    try:
+                        self.producer.commit_transaction(60)
+                        metrics.TRANSACTIONS.labels(self.service, "committed").inc()
+                        return
+                    except KafkaException:
+                        self.producer.abort_transaction(30)
+                        continue
+                metrics.TRANSACTIONS.labels(self.service, "fatal").inc()
+                raise
+        raise RuntimeError("transaction failed 5 times in a row")
+
+    def _commit(self, outputs: Sequence[Output], msgs: Sequence[Message]) -> None:
+        if self.eos:
+            self._commit_transaction(outputs, msgs)
+        else:
+            self._commit_at_least_once(outputs, msgs)
+        for out in outputs:
+            metrics.EVENTS_PRODUCED.labels(self.service, out.topic).inc()
+
+    def run_once(self, timeout: float = 0.2) -> int:
+        """Poll one batch, process it, commit. Returns the number of messages consumed."""
+        msgs = self.consumer.consume(self.settings.batch_size, timeout=timeout)
+        started = time.perf_counter()
+        good: list[Message] = []
+        for m in msgs:
+            err = m.error()
+            if err is None:
+                good.append(m)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                continue
+            elif err.fatal():
+                raise KafkaException(err)
+            else:
+                self.log.warning("consume_error", error=str(err))
+        outputs: list[Output] = []
+        with self.lock:
+            for m in good:
+                metrics.EVENTS_CONSUMED.labels(self.service, m.topic()).inc()
+                outputs.extend(self._handle(m))
+            now = self.clock()
+            if self.tick is not None and now - self._last_tick >= self.tick_interval:
+                self._last_tick = now
+                outputs.extend(self.tick(now))
+        if good or outputs:
+            self._commit(outputs, good)
+            metrics.PROCESSING_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        return len(good)
+
+    def run(self, stop: threading.Event) -> None:
+        if self.eos:
+            self.producer.init_transactions(60)
+        self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
+        self.log.info("loop_started", topics=self.topics, group=self.settings.group_id,
+                      exactly_once=self.eos)
+        try:
+            while not stop.is_set():
+                self.run_once()
+        finally:
+            # The last batch is committed (run_once returned); leave the group so partitions move now.
+            self.consumer.close()
+            self.producer.flush(30)
+            self.log.info("loop_stopped")

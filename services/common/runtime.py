@@ -1,0 +1,59 @@
+"""What every service's __main__ shares: settings from env (fail fast), JSON logs, the HTTP
+health/metrics server, SIGTERM handling and the run of the stream loop."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+from services.common import metrics
+from services.common.config import ConfigError, ServiceSettings
+from services.common.http import HealthServer
+from services.common.kafka import StreamLoop
+from services.common.logging import JsonLogger
+from services.common.shutdown import install_signal_handlers
+
+
+class Runtime:
+    def __init__(self, service: str, default_http_port: int) -> None:
+        try:
+            self.settings = ServiceSettings.from_env(service, default_http_port)
+        except ConfigError as exc:
+            print(f"{service}: configuration error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        self.log = JsonLogger(service, self.settings.log_level)
+        self.stop = threading.Event()
+        install_signal_handlers(self.stop)
+        self.http: HealthServer | None = None
+
+    def fail_config(self, exc: Exception) -> None:
+        print(f"{self.settings.service}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+
+    def start_http(self, ready: Callable[[], bool]) -> HealthServer:
+        service = self.settings.service
+
+        def _ready() -> bool:
+            ok = ready() and not self.stop.is_set()
+            metrics.READY.labels(service).set(1 if ok else 0)
+            return ok
+
+        self.http = HealthServer(self.settings.http_port, _ready).start()
+        self.log.info("http_listening", port=self.http.port, paths=["/metrics", "/healthz", "/readyz"])
+        return self.http
+
+    def run_loop(self, loop: StreamLoop, ready: Callable[[], bool] | None = None) -> int:
+        """Serve HTTP and run `loop` until SIGTERM; returns the process exit code."""
+        extra = ready or (lambda: True)
+        self.start_http(lambda: loop.assigned.is_set() and extra())
+        try:
+            loop.run(self.stop)
+        except Exception as exc:
+            self.log.error("service_failed", error=type(exc).__name__, detail=str(exc)[:500])
+            return 1
+        finally:
+            if self.http:
+                self.http.stop()
+        self.log.info("service_stopped")
+        return 0

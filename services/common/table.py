@@ -1,0 +1,98 @@
+"""A read-only table built from a compacted topic (latest value per key), kept up to date by a
+background consumer that reads every partition from the beginning (no consumer group).
+
+`caught_up` is set once everything present at start has been read; services report ready only
+then, so a contact is never enriched against a half-loaded table.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from services.common.config import KafkaSettings
+from services.common.logging import JsonLogger
+
+V = TypeVar("V")
+
+
+class CompactedTable(Generic[V]):
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topic: str,
+        decode: Callable[[bytes], V],
+        log: JsonLogger,
+        client_id: str,
+    ) -> None:
+        self.topic = topic
+        self._decode = decode
+        self._log = log
+        self._data: dict[bytes, V] = {}
+        self._lock = threading.Lock()
+        self.caught_up = threading.Event()
+        self.decode_errors = 0
+        self._consumer = Consumer({
+            **kafka.client_config(),
+            "group.id": f"{client_id}-table-unused",  # required by librdkafka; never committed
+            "client.id": client_id,
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        })
+        self._thread = threading.Thread(target=self._run, name=f"table-{topic}", daemon=True)
+        self._stop = threading.Event()
+
+    def get(self, key: bytes) -> V | None:
+        with self._lock:
+            return self._data.get(key)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
+
+    def start(self) -> CompactedTable[V]:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        meta = self._consumer.list_topics(self.topic, timeout=30)
+        parts = sorted(meta.topics[self.topic].partitions)
+        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+        pending = set(parts)
+        started = time.monotonic()
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(1000, timeout=0.2):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(msg.partition())
+                        if not pending and not self.caught_up.is_set():
+                            self.caught_up.set()
+                            self._log.info("table_loaded", topic=self.topic, keys=len(self),
+                                           seconds=round(time.monotonic() - started, 3))
+                    continue
+                key = msg.key()
+                if key is None:
+                    continue
+                value = msg.value()
+                with self._lock:
+                    if value is None:  # tombstone: the key was erased
+                        self._data.pop(key, None)
+                        continue
+                try:
+                    decoded = self._decode(value)
+                except Exception:
+                    self.decode_errors += 1
+                    continue
+                with self._lock:
+                    self._data[key] = decoded
+        self._consumer.close()

@@ -1,0 +1,141 @@
+"""Every topic, declared once: name, partitions, compaction, retention.
+
+Topics are created by `switchboard topics create` (or the Helm provisioning Job), never by
+broker auto-create. Co-partitioned topics (routing's inputs) share one partition count, so
+one routing worker owns all of a tenant's contacts and agents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    key: str
+    value: str
+    compacted: bool = False
+    retention_ms: int = 7 * DAY_MS
+    description: str = ""
+
+    def config(self) -> dict[str, str]:
+        conf = {
+            "cleanup.policy": "compact" if self.compacted else "delete",
+            "min.insync.replicas": "1",
+        }
+        if not self.compacted:
+            conf["retention.ms"] = str(self.retention_ms)
+        else:
+            # Compacted topics keep the latest value per key forever; let tombstones go after a day.
+            conf["delete.retention.ms"] = str(DAY_MS)
+        return conf
+
+
+# One partition count for everything routed by tenant, so the inputs stay co-partitioned.
+ROUTING_PARTITIONS = 12
+
+CONTACTS_INBOUND = Topic(
+    "contacts.inbound.v1", 12, "customer_id (or contact_id)", "JSON or ContactEvent (protobuf)",
+    description="What upstream channels publish; content type in the `content-type` header.",
+)
+CONTACTS_NORMALIZED = Topic(
+    "contacts.normalized.v1", 12, "customer_id", "ContactEvent",
+    description="Validated, deduplicated, canonical contact events.",
+)
+CONTACTS_ENRICHED = Topic(
+    "contacts.enriched.v1", ROUTING_PARTITIONS, "tenant_id", "EnrichedContact",
+    description="Contacts with customer context and routing hints.",
+)
+AGENTS_EVENTS = Topic(
+    "agents.events.v1", ROUTING_PARTITIONS, "tenant_id", "AgentEvent",
+    description="Agent desktop events: login, ready, not ready, offer responses.",
+)
+CUSTOMERS_PROFILES = Topic(
+    "customers.profiles.v1", 12, "customer_id", "CustomerProfile (null = erased)", compacted=True,
+    description="CRM profiles, latest per customer.",
+)
+ROUTING_ASSIGNMENTS = Topic(
+    "routing.assignments.v1", ROUTING_PARTITIONS, "tenant_id", "Assignment",
+    description="Contacts assigned (or offered) to agents.",
+)
+CONTACTS_LIFECYCLE = Topic(
+    "contacts.lifecycle.v1", ROUTING_PARTITIONS, "tenant_id", "LifecycleEvent",
+    description="What routing did with each contact: queued, assigned, abandoned, ended...",
+)
+ROUTING_STATE = Topic(
+    "routing.state.v1", ROUTING_PARTITIONS, "tenant_id/entity", "routing state snapshot", compacted=True,
+    description="Routing's changelog, for recovery and read replicas.",
+)
+CONTACTS_DLQ = Topic(
+    "contacts.dlq.v1", 3, "original key", "original bytes", retention_ms=14 * DAY_MS,
+    description="Rejected input with `dlq.reason`, `dlq.source.*` and `dlq.service` headers.",
+)
+SURVEYS_REQUESTS = Topic(
+    "surveys.requests.v1", 6, "customer_id", "SurveyRequest",
+    description="Surveys for the SMS/email/chat gateways to send.",
+)
+SURVEYS_RESPONSES = Topic(
+    "surveys.responses.v1", 6, "customer_id", "SurveyResponse",
+    description="Answers coming back from the gateways.",
+)
+SURVEYS_RESULTS = Topic(
+    "surveys.results.v1", 6, "tenant_id", "SurveyResult",
+    description="Validated, scored responses.",
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    CONTACTS_INBOUND,
+    CONTACTS_NORMALIZED,
+    CONTACTS_ENRICHED,
+    AGENTS_EVENTS,
+    CUSTOMERS_PROFILES,
+    ROUTING_ASSIGNMENTS,
+    CONTACTS_LIFECYCLE,
+    ROUTING_STATE,
+    CONTACTS_DLQ,
+    SURVEYS_REQUESTS,
+    SURVEYS_RESPONSES,
+    SURVEYS_RESULTS,
+)
+
+
+def provision(
+    admin: AdminClient,
+    prefix: str = "",
+    partitions: int | None = None,
+    replication_factor: int = 1,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create every declared topic that does not exist yet. Returns the names it created.
+
+    `partitions` overrides every declared count (same value for all, so co-partitioning holds);
+    small local brokers and tests use it.
+    """
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    wanted = [
+        NewTopic(
+            prefix + t.name,
+            num_partitions=partitions or t.partitions,
+            replication_factor=replication_factor,
+            config=t.config(),
+        )
+        for t in ALL_TOPICS
+        if prefix + t.name not in existing
+    ]
+    if not wanted:
+        return []
+    created = []
+    for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except Exception as exc:  # already exists when two provisioners race: fine
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    return created
