@@ -44,6 +44,9 @@ class HealthServer:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
+    def set_ready(self, ready: Callable[[], bool]) -> None:
+        self._ready = ready
+
     def start(self) -> HealthServer:
         self._thread.start()
         return self

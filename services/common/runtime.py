@@ -46,7 +46,10 @@ class Runtime:
     def run_loop(self, loop: StreamLoop, ready: Callable[[], bool] | None = None) -> int:
         """Serve HTTP and run `loop` until SIGTERM; returns the process exit code."""
         extra = ready or (lambda: True)
-        self.start_http(lambda: loop.assigned.is_set() and extra())
+        if self.http is None:
+            self.start_http(lambda: loop.assigned.is_set() and extra())
+        else:  # started earlier (e.g. while loading a table): now readiness includes the loop
+            self.http.set_ready(lambda: loop.assigned.is_set() and extra() and not self.stop.is_set())
         try:
             loop.run(self.stop)
         except Exception as exc:

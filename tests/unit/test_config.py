@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from services.common.config import ConfigError, KafkaSettings, ServiceSettings
+
+
+def test_required_and_defaults() -> None:
+    with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP_SERVERS is required"):
+        KafkaSettings.from_env({})
+    s = ServiceSettings.from_env("routing", 9103, {"KAFKA_BOOTSTRAP_SERVERS": "k:9092", "SWITCHBOARD_TOPIC_PREFIX": "x."})
+    assert s.http_port == 9103 and s.kafka.exactly_once and s.group_id == "x.switchboard-routing"
+    assert s.kafka.topic("contacts.inbound.v1") == "x.contacts.inbound.v1"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SWITCHBOARD_HTTP_PORT": "http"}, "SWITCHBOARD_HTTP_PORT='http' is not an integer"),
+        ({"SWITCHBOARD_HTTP_PORT": "70000"}, "above the maximum"),
+        ({"SWITCHBOARD_EXACTLY_ONCE": "maybe"}, "is not a boolean"),
+        ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "must be one of"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "needs KAFKA_SASL_MECHANISM"),
+        ({"SWITCHBOARD_LOG_LEVEL": "chatty"}, "SWITCHBOARD_LOG_LEVEL"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ServiceSettings.from_env("x", 1, {"KAFKA_BOOTSTRAP_SERVERS": "k:9092", **env})
+
+
+def test_sasl_settings_map_to_librdkafka() -> None:
+    k = KafkaSettings.from_env({
+        "KAFKA_BOOTSTRAP_SERVERS": "k:9093", "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+        "KAFKA_SASL_MECHANISM": "scram-sha-512", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p",
+        "KAFKA_SSL_CA_LOCATION": "/etc/ca.pem",
+    })
+    assert k.client_config() == {
+        "bootstrap.servers": "k:9093", "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "u", "sasl.password": "p", "ssl.ca.location": "/etc/ca.pem",
+    }
