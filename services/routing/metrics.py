@@ -1,0 +1,41 @@
+"""Routing's instruments: the contact-center KPIs as counters and histograms (PromQL derives the
+ratios), plus agent and queue gauges collected from the engine at scrape time.
+
+Service level for threshold T (DESIGN.md): answered within T ÷ (answered + abandoned after T):
+  sum(rate(switchboard_contact_wait_seconds_bucket{outcome="answered",le="20"}[1h])) /
+  (sum(rate(switchboard_contact_wait_seconds_count{outcome="answered"}[1h]))
+   + sum(rate(switchboard_contact_wait_seconds_count{outcome="abandoned"}[1h]))
+   - sum(rate(switchboard_contact_wait_seconds_bucket{outcome="abandoned",le="20"}[1h])))
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+# Bucket bounds at the service-level thresholds in use (5 s short abandon; 10/20/30/60 s SLs; email hours).
+WAIT_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600, 14400, 86400)
+HANDLE_BUCKETS = (30, 60, 120, 180, 300, 600, 900, 1800, 3600)
+
+LABELS = ["tenant", "queue", "channel"]
+
+OFFERED = Counter("switchboard_contacts_offered_total", "Contacts queued (offered to the queue)", LABELS)
+ANSWERED = Counter("switchboard_contacts_answered_total", "Contacts assigned to and taken by an agent", LABELS)
+ABANDONED = Counter("switchboard_contacts_abandoned_total", "Contacts abandoned while waiting (incl. short)", LABELS)
+SHORT_ABANDONED = Counter(
+    "switchboard_contacts_short_abandoned_total", "Abandoned within the queue's short-abandon threshold", LABELS
+)
+VOICEMAIL = Counter("switchboard_contacts_voicemail_total", "Contacts sent to voicemail", LABELS)
+REJECTED = Counter("switchboard_contacts_rejected_total", "Contacts routing could not queue", LABELS + ["reason"])
+ENDED = Counter("switchboard_contacts_ended_total", "Handled contacts that ended", LABELS)
+WAIT = Histogram(
+    "switchboard_contact_wait_seconds", "Queue wait of answered and abandoned contacts (IVR time excluded)",
+    LABELS + ["outcome"], buckets=WAIT_BUCKETS,
+)
+IVR = Histogram("switchboard_contact_ivr_seconds", "Time in the IVR before queueing", LABELS, buckets=WAIT_BUCKETS)
+HANDLE = Histogram(
+    "switchboard_contact_handle_seconds", "Handle time (talk + hold + wrap-up) per handled contact", LABELS,
+    buckets=HANDLE_BUCKETS,
+)
+TALK = Counter("switchboard_contact_talk_seconds_total", "Talk time of handled contacts", LABELS)
+HOLD = Counter("switchboard_contact_hold_seconds_total", "Hold time of handled contacts", LABELS)
+WRAP = Counter("switchboard_contact_wrap_seconds_total", "Wrap-up time of handled contacts", LABELS)

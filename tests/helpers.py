@@ -1,0 +1,226 @@
+"""Test helpers around a real broker and real service processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+
+from services.common.broker import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def producer(bootstrap: str) -> Producer:
+    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                     "partitioner": "murmur2_random"})
+
+
+def send(p: Producer, topic: str, key: str | None, value: bytes | None, ctype: str | None = None) -> None:
+    headers = [("content-type", ctype.encode())] if ctype else None
+    p.produce(topic, key=key.encode() if key else None, value=value, headers=headers)
+    assert p.flush(30) == 0, "message not acknowledged"
+
+
+def send_json(p: Producer, topic: str, obj: dict[str, Any]) -> None:
+    send(p, topic, obj.get("customer_id") or obj.get("contact_id"), json.dumps(obj).encode(), "application/json")
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def contact(tenant: str, contact_id: str, customer_id: str, step: str, channel: str = "voice", **kw: Any) -> dict:
+    ev: dict[str, Any] = {"event_id": str(uuid.uuid4()), "tenant_id": tenant, "occurred_at": now_rfc3339(),
+                          "source": "test", "contact_id": contact_id, "customer_id": customer_id,
+                          "channel": channel, "step": step}
+    ev.update(kw)
+    return ev
+
+
+def consume_until(bootstrap: str, topic: str, predicate: Callable[[Message], bool], timeout: float = 60.0
+                  ) -> Message:
+    """Read `topic` from the beginning (committed data only) until a message matches."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
+                  "enable.auto.commit": False, "isolation.level": "read_committed"})
+    try:
+        md = c.list_topics(topic, timeout=10)
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in md.topics[topic].partitions])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = c.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            if predicate(msg):
+                return msg
+        raise AssertionError(f"no matching message on {topic} within {timeout}s")
+    finally:
+        c.close()
+
+
+def read_all(bootstrap: str, topic: str, settle: float = 2.0) -> list[Message]:
+    """Every committed message currently on `topic`."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
+                  "enable.auto.commit": False, "isolation.level": "read_committed", "enable.partition.eof": True})
+    out: list[Message] = []
+    try:
+        md = c.list_topics(topic, timeout=10)
+        parts = list(md.topics[topic].partitions)
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        eof: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(eof) < len(parts) and time.monotonic() < deadline:
+            msg = c.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                eof.add(msg.partition())
+                continue
+            out.append(msg)
+    finally:
+        c.close()
+    return out
+
+
+def header(msg: Message, name: str) -> str | None:
+    for k, v in msg.headers() or []:
+        if k == name and v is not None:
+            return v.decode()
+    return None
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels`."""
+    total = 0.0
+    found = False
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        sample, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in sample for k, v in labels.items()):
+            total += float(value)
+            found = True
+    if not found:
+        raise AssertionError(f"metric {name} {labels} not exported")
+    return total
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    proc: subprocess.Popen[bytes]
+    http_port: int
+    log_path: Path
+    grpc_port: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/metrics"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise AssertionError(f"{self.name} did not exit within {timeout}s of SIGTERM") from None
+
+
+def start_service(name: str, env: dict[str, str], log_dir: Path, **extra_env: str) -> ServiceProcess:
+    http_port = free_port()
+    penv = dict(env, SWITCHBOARD_HTTP_PORT=str(http_port), SWITCHBOARD_INSTANCE_ID=f"{name}-{uuid.uuid4().hex[:6]}",
+                **extra_env)
+    grpc_port = None
+    if name == "routing":
+        grpc_port = int(extra_env.get("SWITCHBOARD_GRPC_PORT") or free_port())
+        penv["SWITCHBOARD_GRPC_PORT"] = str(grpc_port)
+    log_path = log_dir / f"{name}.log"
+    out = open(log_path, "wb")  # noqa: SIM115 (kept open for the process' life)
+    proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=penv, cwd=ROOT, stdout=out,
+                            stderr=subprocess.STDOUT)
+    return ServiceProcess(name, proc, http_port, log_path, grpc_port)
+
+
+def wait_ready(services: list[ServiceProcess], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(services)
+    while pending and time.monotonic() < deadline:
+        for svc in list(pending):
+            if svc.proc.poll() is not None:
+                raise AssertionError(f"{svc.name} exited with {svc.proc.returncode}:\n{svc.log()[-3000:]}")
+            try:
+                status, _ = http_get(f"http://127.0.0.1:{svc.http_port}/readyz", 1.0)
+            except OSError:
+                continue
+            if status == 200:
+                pending.remove(svc)
+        time.sleep(0.2)
+    if pending:
+        raise AssertionError("not ready: " + ", ".join(f"{s.name}:\n{s.log()[-2000:]}" for s in pending))
+
+
+def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    """Committed records on `topics` after `group`'s committed offsets (0 = everything committed).
+    Counts records, not offsets: transaction markers occupy offsets but are not records."""
+    offsets = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        starts: list[TopicPartition] = []
+        for topic in topics:
+            md = offsets.list_topics(topic, timeout=10)
+            tps = [TopicPartition(topic, p) for p in md.topics[topic].partitions]
+            for tp in offsets.committed(tps, timeout=10):
+                starts.append(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+    finally:
+        offsets.close()
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
+                       "enable.auto.commit": False, "isolation.level": "read_committed", "enable.partition.eof": True})
+    try:
+        reader.assign(starts)
+        eof: set[tuple[str, int]] = set()
+        count = 0
+        deadline = time.monotonic() + 30
+        while len(eof) < len(starts) and time.monotonic() < deadline:
+            msg = reader.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                eof.add((msg.topic(), msg.partition()))
+            else:
+                count += 1
+        return count
+    finally:
+        reader.close()
+
+
+def env_without(env: dict[str, str], *names: str) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in names}
+
+
+__all__ = ["os"]
