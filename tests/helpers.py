@@ -223,4 +223,3 @@ def env_without(env: dict[str, str], *names: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in names}
 
 
-__all__ = ["os"]

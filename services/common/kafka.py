@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from services.common import metrics
 from services.common.config import KafkaSettings, ServiceSettings
-from services.common.logging import JsonLogger
+from services.common.logging import JsonLogger, kafka_logger
 
 
 class Output(NamedTuple):
@@ -127,8 +127,10 @@ class StreamLoop:
         self.transactional_id = (
             f"{settings.kafka.topic_prefix}switchboard-{settings.service}-{settings.instance_id}" if self.eos else None
         )
-        self.consumer = Consumer(consumer_config(settings.kafka, settings.group_id, client_id))
-        self.producer = Producer(producer_config(settings.kafka, client_id, self.transactional_id))
+        bridge = kafka_logger(log)
+        self.consumer = Consumer({**consumer_config(settings.kafka, settings.group_id, client_id), "logger": bridge})
+        self.producer = Producer({**producer_config(settings.kafka, client_id, self.transactional_id),
+                                  "logger": bridge})
         self._delivery_errors: list[str] = []
         self._last_tick = 0.0
 

@@ -48,3 +48,36 @@ class JsonLogger:
 
     def error(self, event: str, **fields: Any) -> None:
         self._log("ERROR", event, fields)
+
+
+class _KafkaLogBridge:
+    """librdkafka's log lines (passed via the `logger` client property) as JSON lines."""
+
+    def __init__(self, log: JsonLogger) -> None:
+        self._log = log
+
+    def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
+        text = msg % args if args else msg
+        if level >= 40:
+            self._log.error("kafka_client", detail=text)
+        elif level >= 30:
+            self._log.warning("kafka_client", detail=text)
+        else:
+            self._log.debug("kafka_client", detail=text)
+
+    # confluent-kafka calls logger.log(level, fmt, *args); other methods for completeness
+    def debug(self, msg: str, *args: Any) -> None:
+        self.log(10, msg, *args)
+
+    def info(self, msg: str, *args: Any) -> None:
+        self.log(20, msg, *args)
+
+    def warning(self, msg: str, *args: Any) -> None:
+        self.log(30, msg, *args)
+
+    def error(self, msg: str, *args: Any) -> None:
+        self.log(40, msg, *args)
+
+
+def kafka_logger(log: JsonLogger) -> Any:
+    return _KafkaLogBridge(log)

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from services.common.config import KafkaSettings
-from services.common.logging import JsonLogger
+from services.common.logging import JsonLogger, kafka_logger
 
 V = TypeVar("V")
 
@@ -43,6 +43,7 @@ class CompactedTable(Generic[V]):
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "isolation.level": "read_committed",
+            "logger": kafka_logger(log),
         })
         self._thread = threading.Thread(target=self._run, name=f"table-{topic}", daemon=True)
         self._stop = threading.Event()
