@@ -135,7 +135,8 @@ def kafka_libs(cache_dir: Path | None = None, log: Any = print) -> Path:
         capture_output=True, text=True, timeout=900,
     )
     if result.returncode != 0 or not (tmp / marker.name).exists():
-        raise BrokerError(f"Maven could not resolve Kafka {KAFKA_VERSION}: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+        tail = f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        raise BrokerError(f"Maven could not resolve Kafka {KAFKA_VERSION}: {tail}")
     shutil.rmtree(libs, ignore_errors=True)
     tmp.rename(libs)
     return libs
@@ -187,6 +188,15 @@ Configuration:
 """
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id (base64url of a UUID, as Kafka's own `random-uuid` prints). Kafka itself never
+    hands out ids starting with '-' because command lines would read them as options; neither do we."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 def start_local_kafka(data_dir: Path | None = None, port: int | None = None, heap: str = "768m",
                       log: Any = print) -> BrokerHandle:
     """Apache Kafka (KRaft, one node) in a fresh or existing data dir. Reusing a data dir restarts
@@ -211,10 +221,12 @@ def start_local_kafka(data_dir: Path | None = None, port: int | None = None, hea
     jvm = [java, f"-Xmx{heap}", "-Xms256m", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={data / 'log4j2.yaml'}",
            "-cp", classpath]
     if not (data / "kraft" / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        fmt = subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+        cluster_id = new_cluster_id()
+        fmt = subprocess.run([*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props),
                               "--standalone"], capture_output=True, text=True, timeout=120)
         if fmt.returncode != 0:
+            if owned:
+                shutil.rmtree(data, ignore_errors=True)
             raise BrokerError(f"kafka storage format failed: {fmt.stdout[-1500:]}{fmt.stderr[-1500:]}")
     log_path = data / "kafka.log"
     with open(log_path, "ab") as out:

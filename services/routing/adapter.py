@@ -40,7 +40,9 @@ KIND_TO_PROTO = {
 
 
 ContactInput = d.ContactArrived | d.ContactAnswered | d.ContactAbandoned | d.ContactEnded
-AgentInput = d.AgentLogin | d.AgentReady | d.AgentNotReady | d.AgentLogout | d.WrapUpDone | d.OfferAccepted | d.OfferRejected
+AgentInput = (
+    d.AgentLogin | d.AgentReady | d.AgentNotReady | d.AgentLogout | d.WrapUpDone | d.OfferAccepted | d.OfferRejected
+)
 
 
 class UnsupportedEvent(ValueError):
@@ -119,7 +121,9 @@ def lifecycle_to_proto(
     lc: d.Lifecycle, cause_id: str, index: int, now: float, context: contact_pb2.EnrichedContact | None
 ) -> routing_pb2.LifecycleEvent:
     msg = routing_pb2.LifecycleEvent(
-        envelope=new_envelope(lc.tenant_id, now, "switchboard-routing", event_id=derived_event_id(cause_id, f"out/{index}")),
+        envelope=new_envelope(
+            lc.tenant_id, now, "switchboard-routing", event_id=derived_event_id(cause_id, f"out/{index}")
+        ),
         contact_id=lc.contact_id, customer_id=lc.customer_id, kind=KIND_TO_PROTO[lc.kind], queue_id=lc.queue_id,
         channel=CHANNEL_TO_PROTO[lc.channel], agent_id=lc.agent_id, wait_seconds=lc.wait_seconds,
         talk_seconds=lc.talk_seconds, hold_seconds=lc.hold_seconds, wrap_seconds=lc.wrap_seconds,

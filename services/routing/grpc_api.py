@@ -79,7 +79,9 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
                                            queue_id=queue_id, position=position, estimated_wait_seconds=ewt)
 
 
-def build_server(servicer: RoutingServicer, port: int, host: str = "0.0.0.0") -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+def build_server(
+    servicer: RoutingServicer, port: int, host: str = "0.0.0.0"
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     server = grpc.aio.server()
     routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()

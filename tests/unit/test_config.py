@@ -8,7 +8,8 @@ from services.common.config import ConfigError, KafkaSettings, ServiceSettings
 def test_required_and_defaults() -> None:
     with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP_SERVERS is required"):
         KafkaSettings.from_env({})
-    s = ServiceSettings.from_env("routing", 9103, {"KAFKA_BOOTSTRAP_SERVERS": "k:9092", "SWITCHBOARD_TOPIC_PREFIX": "x."})
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "k:9092", "SWITCHBOARD_TOPIC_PREFIX": "x."}
+    s = ServiceSettings.from_env("routing", 9103, env)
     assert s.http_port == 9103 and s.kafka.exactly_once and s.group_id == "x.switchboard-routing"
     assert s.kafka.topic("contacts.inbound.v1") == "x.contacts.inbound.v1"
 
