@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from switchboard.v1 import envelope_pb2
 
 SCHEMA_VERSION = 1

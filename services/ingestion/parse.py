@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from switchboard.v1 import contact_pb2
-
 from services.common.codec import (
     CONTENT_TYPE_JSON,
     CONTENT_TYPE_PROTOBUF,
@@ -25,6 +23,7 @@ from services.common.codec import (
     ts_to_seconds,
 )
 from services.common.dlq import Reject
+from switchboard.v1 import contact_pb2
 
 CHANNELS = {
     "voice": contact_pb2.CHANNEL_VOICE,

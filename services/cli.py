@@ -1,0 +1,540 @@
+"""The `switchboard` command: run a local stack, manage topics, publish events, query routing.
+
+    switchboard run                      # broker + topics + the four services + demo traffic
+    switchboard broker                   # just a local broker (prints the export line)
+    switchboard topics create|list       # on KAFKA_BOOTSTRAP_SERVERS (+ SWITCHBOARD_TOPIC_PREFIX)
+    switchboard publish events.jsonl     # JSON lines: contact events and agent events
+    switchboard simulate                 # demo traffic against a running stack
+    switchboard agents|queues            # routing's gRPC API
+
+Exit codes: 0 ok, 1 an operation failed (broker, gRPC, undelivered events, bad lines), 2 a usage
+or configuration error (one line on stderr, no traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from services.common.config import KafkaSettings
+
+DEFAULT_TENANT = "acme"
+DEFAULT_ROUTING_ADDR = "localhost:50051"
+GRPC_DEADLINE = 5.0
+AGENT_STATES = ("logged_out", "ready", "not_ready", "reserved", "busy", "wrap_up")
+
+
+class UsageError(Exception):
+    """A problem the user can fix: printed as `error: <message>`, exit code 2."""
+
+
+def _err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def _kafka_settings() -> KafkaSettings:
+    from services.common.config import ConfigError
+
+    try:
+        return KafkaSettings.from_env()
+    except ConfigError as exc:
+        hint = " (start a broker with `switchboard broker`)" if "KAFKA_BOOTSTRAP_SERVERS" in str(exc) else ""
+        raise UsageError(f"{exc}{hint}") from None
+
+
+def _admin(settings: KafkaSettings) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({**settings.client_config(), "log_level": 2})
+
+
+def quiet_producer(settings: KafkaSettings, client_id: str) -> Any:
+    """The services' idempotent, acks=all producer, without librdkafka's log lines on the terminal
+    (a fresh broker's transient warnings, one connection error every 50 ms when it is down): the
+    commands check reachability and delivery themselves and say what is wrong in one line."""
+    from confluent_kafka import Producer
+
+    from services.common.kafka import producer_config
+
+    return Producer({**producer_config(settings, client_id), "log_level": 2})
+
+
+def kafka_error_text(exc: BaseException) -> str:
+    """`Local: Broker transport failure` rather than `KafkaError{code=_TRANSPORT,val=-195,...}`."""
+    from confluent_kafka import KafkaError
+
+    if exc.args and isinstance(exc.args[0], KafkaError):
+        return str(exc.args[0].str())
+    return str(exc)
+
+
+def _list_topics(admin: Any, settings: KafkaSettings) -> Any:
+    try:
+        return admin.list_topics(timeout=10)
+    except Exception as exc:
+        raise UsageError(f"cannot reach the broker at {settings.bootstrap_servers} "
+                         f"({kafka_error_text(exc)})") from None
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    for row in [list(headers), *rows]:
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# broker
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from confluent_kafka.admin import AdminClient
+
+    from services.common.broker import ensure_broker
+    from services.common.topics import provision
+    from services.supervisor import StopSignals, topic_partitions
+
+    partitions = topic_partitions(local=True)  # check SWITCHBOARD_TOPIC_PARTITIONS before starting
+    prefix = os.environ.get("SWITCHBOARD_TOPIC_PREFIX", "").strip()
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    signals = StopSignals(say).install()
+    signals.critical = True
+    try:
+        handle = ensure_broker(log=say, data_dir=Path(args.data_dir).resolve() if args.data_dir else None)
+    finally:
+        signals.critical = False
+    try:
+        if signals.stopped:
+            return 130
+        partitions = topic_partitions(local=handle.kind != "external")
+        admin = AdminClient({"bootstrap.servers": handle.bootstrap, "log_level": 2})
+        created = provision(admin, prefix=prefix, partitions=partitions)
+        each = f"{partitions} partitions each" if partitions else "declared partition counts"
+        say(f"topics: {len(created)} created ({each}{', prefix ' + repr(prefix) if prefix else ''})")
+        if handle.kind == "external":
+            say("KAFKA_BOOTSTRAP_SERVERS is set: nothing to start (unset it to start a local broker)")
+            return 0
+        say("")
+        say(f"export KAFKA_BOOTSTRAP_SERVERS={handle.bootstrap}")
+        if not handle.supports_transactions:
+            say("export SWITCHBOARD_EXACTLY_ONCE=false   # this broker has no working transactions")
+        say("")
+        say("the broker runs until Ctrl-C")
+        while not signals.event.wait(0.5):
+            if handle.process is not None and handle.process.poll() is not None:
+                _err(f"the broker exited with code {handle.process.returncode}"
+                     + (f" (log: {handle.log_path})" if handle.log_path else ""))
+                return 1
+        return 0
+    finally:
+        if handle.kind != "external":
+            say(f"stopping the broker ({handle.kind}) ...")
+            handle.cleanup()
+            say("stopped.")
+
+
+# ---------------------------------------------------------------------------------------------
+# topics
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    from services.common.topics import ALL_TOPICS, provision
+    from services.supervisor import topic_partitions
+
+    settings = _kafka_settings()
+    partitions = args.partitions or topic_partitions(local=False)
+    admin = _admin(settings)
+    _list_topics(admin, settings)
+    try:
+        created = provision(admin, prefix=settings.topic_prefix, partitions=partitions)
+    except Exception as exc:
+        _err(f"creating topics failed: {exc}")
+        return 1
+    for name in created:
+        print(f"created {name}")
+    if not created:
+        print(f"all {len(ALL_TOPICS)} declared topics already exist")
+        return 0
+    each = f"{partitions} partitions each" if partitions else "declared partition counts"
+    print(f"{len(created)} created ({each}), {len(ALL_TOPICS) - len(created)} already existed")
+    return 0
+
+
+def cmd_topics_list(args: argparse.Namespace) -> int:
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    from services.common.topics import ALL_TOPICS
+
+    settings = _kafka_settings()
+    admin = _admin(settings)
+    md = _list_topics(admin, settings)
+    names = [settings.topic(t.name) for t in ALL_TOPICS]
+    present = [n for n in names if n in md.topics]
+    policies: dict[str, str] = {}
+    if present:
+        futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in present])
+        for resource, future in futures.items():
+            try:
+                entry = future.result(timeout=10).get("cleanup.policy")
+                policies[resource.name] = entry.value if entry is not None else "?"
+            except Exception:
+                policies[resource.name] = "?"
+    rows = []
+    missing = 0
+    for topic, name in zip(ALL_TOPICS, names, strict=True):
+        declared = "yes" if topic.compacted else "no"
+        if name not in md.topics:
+            missing += 1
+            rows.append([name, "-", declared, "MISSING"])
+            continue
+        policy = policies.get(name, "?")
+        compacted = "?" if policy == "?" else ("yes" if "compact" in policy else "no")
+        status = "ok" if compacted in ("?", declared) else f"declared compacted={declared}"
+        rows.append([name, str(len(md.topics[name].partitions)), compacted, status])
+    _table(["TOPIC", "PARTITIONS", "COMPACTED", "STATUS"], rows)
+    if missing:
+        print(f"{missing} declared topic(s) missing: run `switchboard topics create`")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# publish
+# ---------------------------------------------------------------------------------------------
+
+
+def _now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _prepare_contact(obj: dict[str, Any], tenant: str | None) -> tuple[str, bytes]:
+    """Fills in what may be missing; returns (key, value). ValueError on a line that cannot be sent."""
+    if tenant and not obj.get("tenant_id"):
+        obj["tenant_id"] = tenant
+    if not obj.get("tenant_id"):
+        raise ValueError("tenant_id is missing (add it or pass --tenant)")
+    key = obj.get("customer_id") or obj.get("contact_id")
+    if not isinstance(key, str) or not key:
+        raise ValueError("a contact event needs customer_id (or contact_id) as its key")
+    obj.setdefault("event_id", str(uuid.uuid4()))
+    obj.setdefault("occurred_at", _now_rfc3339())
+    return key, json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from confluent_kafka import KafkaError, Message
+
+    from services.common import topics
+    from services.common.agent_json import agent_event_from_json
+    from services.common.codec import CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF
+    from services.common.kafka import Output, produce_all
+
+    if args.file == "-":
+        stream: TextIO = sys.stdin
+    else:
+        try:
+            stream = open(args.file, encoding="utf-8")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    settings = _kafka_settings()
+    contacts_topic = settings.topic(topics.CONTACTS_INBOUND.name)
+    agents_topic = settings.topic(topics.AGENTS_EVENTS.name)
+    md = _list_topics(_admin(settings), settings)
+    missing = [t for t in (contacts_topic, agents_topic) if t not in md.topics]
+    if missing:
+        raise UsageError(f"topic(s) {', '.join(missing)} do not exist: run `switchboard topics create`")
+
+    producer = quiet_producer(settings, "switchboard-cli")
+    json_headers = [("content-type", CONTENT_TYPE_JSON.encode())]
+    pb_headers = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+    failures: list[str] = []
+
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            failures.append(f"{msg.topic()}: {err.str()}")
+
+    contacts = agents = bad = 0
+    try:
+        for number, line in enumerate(stream, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+                if not isinstance(obj, dict):
+                    raise ValueError("a line must be a JSON object")
+                if "agent_event" in obj:
+                    if args.tenant and not obj.get("tenant_id"):
+                        obj["tenant_id"] = args.tenant
+                    ev = agent_event_from_json(obj)
+                    key_bytes = ev.envelope.tenant_id.encode()
+                    out = Output(agents_topic, key_bytes, ev.SerializeToString(), pb_headers)
+                    agents += 1
+                else:
+                    key, value = _prepare_contact(obj, args.tenant)
+                    out = Output(contacts_topic, key.encode(), value, json_headers)
+                    contacts += 1
+            except ValueError as exc:
+                bad += 1
+                print(f"line {number}: {exc}", file=sys.stderr)
+                continue
+            produce_all(producer, [out], on_delivery)
+    except UnicodeDecodeError:
+        raise UsageError(f"{args.file} is not UTF-8 text") from None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+        left = producer.flush(30)
+    if left or failures:
+        _err(f"{left + len(failures)} event(s) not delivered"
+             + (f", e.g. {failures[0]}" if failures else " within 30 s"))
+        return 1
+    print(f"published {contacts} contact events, {agents} agent events"
+          + (f"; {bad} bad line(s) skipped" if bad else ""))
+    return 1 if bad else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# agents / queues (gRPC)
+# ---------------------------------------------------------------------------------------------
+
+
+class GrpcFailure(Exception):
+    pass
+
+
+def _grpc_call(target: str, method: str, request: Any) -> Any:
+    """One unary call to routing with a deadline; GrpcFailure("<CODE>: <details>") on error."""
+    import grpc
+
+    from switchboard.v1 import routing_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(target) as channel:
+            stub = routing_pb2_grpc.RoutingServiceStub(channel)
+            return getattr(stub, method)(request, timeout=GRPC_DEADLINE)
+    except grpc.RpcError as exc:
+        code = exc.code().name if exc.code() is not None else "UNKNOWN"
+        details = exc.details() or ""
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            details = f"routing at {target} is not reachable ({details})"
+        elif exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            details = f"no answer from routing at {target} within {GRPC_DEADLINE:g} s"
+        raise GrpcFailure(f"{code}: {details}") from None
+
+
+def _print_json(messages: Sequence[Any]) -> None:
+    from google.protobuf.json_format import MessageToDict
+
+    print(json.dumps([MessageToDict(m, preserving_proto_field_name=True) for m in messages], indent=2))
+
+
+def _natural_key(text: str) -> list[tuple[int, int | str]]:
+    """a-2 before a-10."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text)]
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    from switchboard.v1 import agent_pb2, routing_pb2
+
+    state = agent_pb2.AGENT_STATE_UNSPECIFIED
+    if args.state:
+        state = agent_pb2.AgentState.Value(f"AGENT_STATE_{args.state.upper()}")
+    request = routing_pb2.ListAgentsRequest(tenant_id=args.tenant, state=state, skill=args.skill or "",
+                                            queue_id=args.queue or "")
+    try:
+        response = _grpc_call(args.target, "ListAgents", request)
+    except GrpcFailure as exc:
+        _err(str(exc))
+        return 1
+    agents = list(response.agents)
+    if args.json:
+        _print_json(agents)
+        return 0
+    if not agents:
+        print(f"no agents in tenant {args.tenant!r}" + (" matching the filters" if (
+            args.state or args.skill or args.queue) else ""))
+        return 0
+    rows = []
+    for a in sorted(agents, key=lambda a: _natural_key(a.agent_id)):
+        state_name = agent_pb2.AgentState.Name(a.state).removeprefix("AGENT_STATE_").lower()
+        rows.append([a.agent_id, state_name, a.reason or "-",
+                     ",".join(f"{s.name}:{s.level}" for s in a.skills) or "-",
+                     str(len(a.active_contacts)), str(a.handled)])
+    _table(["AGENT", "STATE", "REASON", "SKILLS", "ACTIVE", "HANDLED"], rows)
+    return 0
+
+
+def cmd_queues(args: argparse.Namespace) -> int:
+    from switchboard.v1 import routing_pb2
+
+    request = routing_pb2.GetQueueStatsRequest(tenant_id=args.tenant, queue_id=args.queue or "")
+    try:
+        response = _grpc_call(args.target, "GetQueueStats", request)
+    except GrpcFailure as exc:
+        _err(str(exc))
+        return 1
+    queues = list(response.queues)
+    if args.json:
+        _print_json(queues)
+        return 0
+    if not queues:
+        print(f"no queues in tenant {args.tenant!r}")
+        return 0
+    rows = []
+    for q in queues:
+        sl = f"{q.service_level * 100:.1f}%" if q.HasField("service_level") else "-"
+        asa = f"{q.asa_seconds:.1f}s" if q.HasField("asa_seconds") else "-"
+        agents = f"{q.agents_by_state.get('ready', 0)}/{q.agents_by_state.get('busy', 0)}"
+        rows.append([q.queue_id, str(q.waiting), f"{q.oldest_wait_seconds:.0f}s", str(q.offered),
+                     str(q.answered), str(q.abandoned), sl, asa, agents])
+    _table(["QUEUE", "WAITING", "OLDEST", "OFFERED", "ANSWERED", "ABANDONED", "SL", "ASA",
+            "AGENTS(ready/busy)"], rows)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# simulate / run
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from services import simulate
+
+    return simulate.main(args)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from services import supervisor
+
+    return supervisor.main(args)
+
+
+# ---------------------------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _routing_target(parser: argparse.ArgumentParser) -> None:
+    default = os.environ.get("SWITCHBOARD_ROUTING_ADDR", "").strip() or DEFAULT_ROUTING_ADDR
+    parser.add_argument("--target", default=default, metavar="HOST:PORT",
+                        help="routing's gRPC address (default: $SWITCHBOARD_ROUTING_ADDR or %(default)s)")
+    parser.add_argument("--tenant", default=DEFAULT_TENANT, help="tenant id (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from services import simulate
+
+    parser = argparse.ArgumentParser(
+        prog="switchboard",
+        description="Switchboard: run a local contact center, manage its topics, publish events, "
+                    "ask routing about agents and queues.",
+        epilog="Kafka settings come from the environment: KAFKA_BOOTSTRAP_SERVERS, SWITCHBOARD_TOPIC_PREFIX, "
+               "KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "run", help="start a broker, the topics, the four services and demo traffic (make run)",
+        description="Start a broker (KAFKA_BOOTSTRAP_SERVERS, testcontainers, local Apache Kafka or tansu), "
+                    "create the topics, load demo customer profiles, start ingestion, enrichment, routing "
+                    "and survey (logs in .run/logs/) and run the simulator until Ctrl-C, then stop "
+                    "everything.")
+    simulate.add_arguments(p)
+    p.add_argument("--no-simulate", action="store_true", help="start everything but send no demo traffic")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("broker", help="start a local Kafka broker with the topics until Ctrl-C",
+                       description="Find or start a broker in the documented order, create the topics and "
+                                   "print the KAFKA_BOOTSTRAP_SERVERS to export; Ctrl-C stops it.")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="keep the local broker's data here (reused on the next start; default: a temp dir)")
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("topics", help="create or list the declared topics on KAFKA_BOOTSTRAP_SERVERS")
+    tsub = p.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
+    tc = tsub.add_parser("create", help="create every declared topic that does not exist")
+    tc.add_argument("--partitions", type=_positive_int,
+                    help="one partition count for every topic (default: $SWITCHBOARD_TOPIC_PARTITIONS or "
+                         "the declared counts)")
+    tc.set_defaults(func=cmd_topics_create)
+    tl = tsub.add_parser("list", help="the declared topics: partitions, compaction, missing ones")
+    tl.set_defaults(func=cmd_topics_list)
+
+    p = sub.add_parser(
+        "publish", help="publish contact and agent events from a JSON-lines file",
+        description="Each line is a JSON object. A line with \"agent_event\" is an agent event (sent as "
+                    "protobuf to agents.events.v1); any other line is a contact event (sent as JSON to "
+                    "contacts.inbound.v1, keyed by customer_id). Missing event_id and occurred_at are filled "
+                    "in. Blank lines and lines starting with # are skipped. A bad line is reported with its "
+                    "number and skipped; the exit code is then 1.")
+    p.add_argument("file", metavar="FILE", help="JSON-lines file, or - for stdin")
+    p.add_argument("--tenant", help="tenant_id for lines that have none")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("simulate", help="demo traffic (agents and Poisson contacts) against a running stack",
+                       description="Log agents in and send contacts over voice, chat, email and SMS; answer, "
+                                   "end and abandon them as routing assigns them. Needs the services running "
+                                   "(see `switchboard run`).")
+    simulate.add_arguments(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("agents", help="agents of a tenant with state and skills (routing gRPC ListAgents)")
+    _routing_target(p)
+    p.add_argument("--state", choices=AGENT_STATES, help="only agents in this state")
+    p.add_argument("--skill", help="only agents with this skill")
+    p.add_argument("--queue", help="only agents serving this queue")
+    p.set_defaults(func=cmd_agents)
+
+    p = sub.add_parser("queues", help="queue statistics of a tenant (routing gRPC GetQueueStats)")
+    _routing_target(p)
+    p.add_argument("--queue", help="only this queue")
+    p.set_defaults(func=cmd_queues)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    from services.common.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        code = int(args.func(args))
+    except (UsageError, ConfigError) as exc:
+        _err(str(exc))
+        code = 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        code = 130
+    except BrokenPipeError:  # e.g. `switchboard agents | head`
+        code = 0
+    sys.stdout.flush()
+    raise SystemExit(code)
+
+if __name__ == "__main__":
+    main()
