@@ -88,6 +88,17 @@ SURVEYS_RESULTS = Topic(
     "surveys.results.v1", 6, "tenant_id", "SurveyResult",
     description="Validated, scored responses.",
 )
+INGESTION_DEDUPE = Topic(
+    "ingestion.dedupe.v1", 12, "tenant_id/event_id", "seen-at (epoch seconds, ASCII)", retention_ms=7 * DAY_MS,
+    description="Event ids ingestion has accepted, written in the same transaction as the event; "
+                "reloaded at start so duplicates are dropped across restarts. Every key is new, so "
+                "time retention (>= the dedupe window, <= the 7 d timestamp limit) bounds it, not compaction.",
+)
+ENRICHMENT_HISTORY = Topic(
+    "enrichment.history.v1", 12, "tenant_id/customer_id", "CustomerHistory", compacted=True,
+    description="Each customer's recent contacts (repeat detection, omnichannel context), written in "
+                "the same transaction as the enriched contact; reloaded on partition assignment.",
+)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     CONTACTS_INBOUND,
@@ -102,6 +113,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SURVEYS_REQUESTS,
     SURVEYS_RESPONSES,
     SURVEYS_RESULTS,
+    INGESTION_DEDUPE,
+    ENRICHMENT_HISTORY,
 )
 
 

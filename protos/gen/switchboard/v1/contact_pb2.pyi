@@ -29,6 +29,7 @@ class ContactStep(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONTACT_STEP_ABANDONED: _ClassVar[ContactStep]
     CONTACT_STEP_ENDED: _ClassVar[ContactStep]
     CONTACT_STEP_TRANSFERRED: _ClassVar[ContactStep]
+    CONTACT_STEP_CALLBACK_REQUESTED: _ClassVar[ContactStep]
 
 class CustomerTier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +49,7 @@ CONTACT_STEP_ANSWERED: ContactStep
 CONTACT_STEP_ABANDONED: ContactStep
 CONTACT_STEP_ENDED: ContactStep
 CONTACT_STEP_TRANSFERRED: ContactStep
+CONTACT_STEP_CALLBACK_REQUESTED: ContactStep
 CUSTOMER_TIER_UNSPECIFIED: CustomerTier
 CUSTOMER_TIER_STANDARD: CustomerTier
 CUSTOMER_TIER_VIP: CustomerTier
@@ -186,7 +188,7 @@ class SkillRequirement(_message.Message):
     def __init__(self, skill: _Optional[str] = ..., min_level: _Optional[int] = ...) -> None: ...
 
 class RoutingHints(_message.Message):
-    __slots__ = ("queue_id", "skills", "language", "priority", "sla_deadline", "preferred_agent_id", "tags", "intent", "department")
+    __slots__ = ("queue_id", "skills", "language", "priority", "sla_deadline", "preferred_agent_id", "tags", "intent", "department", "site", "language_source")
     QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
     SKILLS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +198,8 @@ class RoutingHints(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     INTENT_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_SOURCE_FIELD_NUMBER: _ClassVar[int]
     queue_id: str
     skills: _containers.RepeatedCompositeFieldContainer[SkillRequirement]
     language: str
@@ -205,19 +209,63 @@ class RoutingHints(_message.Message):
     tags: _containers.RepeatedScalarFieldContainer[str]
     intent: str
     department: str
-    def __init__(self, queue_id: _Optional[str] = ..., skills: _Optional[_Iterable[_Union[SkillRequirement, _Mapping]]] = ..., language: _Optional[str] = ..., priority: _Optional[int] = ..., sla_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preferred_agent_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., intent: _Optional[str] = ..., department: _Optional[str] = ...) -> None: ...
+    site: str
+    language_source: str
+    def __init__(self, queue_id: _Optional[str] = ..., skills: _Optional[_Iterable[_Union[SkillRequirement, _Mapping]]] = ..., language: _Optional[str] = ..., priority: _Optional[int] = ..., sla_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preferred_agent_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., intent: _Optional[str] = ..., department: _Optional[str] = ..., site: _Optional[str] = ..., language_source: _Optional[str] = ...) -> None: ...
+
+class RecentContact(_message.Message):
+    __slots__ = ("contact_id", "channel", "arrived_at", "intent", "queue_id", "outcome", "agent_id", "tags")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ARRIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    channel: Channel
+    arrived_at: _timestamp_pb2.Timestamp
+    intent: str
+    queue_id: str
+    outcome: str
+    agent_id: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, contact_id: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., arrived_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., intent: _Optional[str] = ..., queue_id: _Optional[str] = ..., outcome: _Optional[str] = ..., agent_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CustomerContext(_message.Message):
+    __slots__ = ("recent", "bot_transcript", "contacts_in_window")
+    RECENT_FIELD_NUMBER: _ClassVar[int]
+    BOT_TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_IN_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    recent: _containers.RepeatedCompositeFieldContainer[RecentContact]
+    bot_transcript: str
+    contacts_in_window: int
+    def __init__(self, recent: _Optional[_Iterable[_Union[RecentContact, _Mapping]]] = ..., bot_transcript: _Optional[str] = ..., contacts_in_window: _Optional[int] = ...) -> None: ...
+
+class CustomerHistory(_message.Message):
+    __slots__ = ("tenant_id", "customer_id", "contacts")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    customer_id: str
+    contacts: _containers.RepeatedCompositeFieldContainer[RecentContact]
+    def __init__(self, tenant_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., contacts: _Optional[_Iterable[_Union[RecentContact, _Mapping]]] = ...) -> None: ...
 
 class EnrichedContact(_message.Message):
-    __slots__ = ("contact", "profile", "routing", "known_customer")
+    __slots__ = ("contact", "profile", "routing", "known_customer", "context")
     CONTACT_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     ROUTING_FIELD_NUMBER: _ClassVar[int]
     KNOWN_CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     contact: ContactEvent
     profile: CustomerProfile
     routing: RoutingHints
     known_customer: bool
-    def __init__(self, contact: _Optional[_Union[ContactEvent, _Mapping]] = ..., profile: _Optional[_Union[CustomerProfile, _Mapping]] = ..., routing: _Optional[_Union[RoutingHints, _Mapping]] = ..., known_customer: _Optional[bool] = ...) -> None: ...
+    context: CustomerContext
+    def __init__(self, contact: _Optional[_Union[ContactEvent, _Mapping]] = ..., profile: _Optional[_Union[CustomerProfile, _Mapping]] = ..., routing: _Optional[_Union[RoutingHints, _Mapping]] = ..., known_customer: _Optional[bool] = ..., context: _Optional[_Union[CustomerContext, _Mapping]] = ...) -> None: ...
 
 class CustomerProfile(_message.Message):
     __slots__ = ("customer_id", "tenant_id", "tier", "segments", "preferred_language", "lifetime_value", "last_agent_id", "updated_at", "display_name", "has_mobile", "has_email")
