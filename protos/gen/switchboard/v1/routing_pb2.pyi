@@ -25,6 +25,9 @@ class LifecycleKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LIFECYCLE_KIND_REQUEUED: _ClassVar[LifecycleKind]
     LIFECYCLE_KIND_VOICEMAIL: _ClassVar[LifecycleKind]
     LIFECYCLE_KIND_REJECTED: _ClassVar[LifecycleKind]
+    LIFECYCLE_KIND_CALLBACK_SCHEDULED: _ClassVar[LifecycleKind]
+    LIFECYCLE_KIND_OFFLINE_MESSAGE: _ClassVar[LifecycleKind]
+    LIFECYCLE_KIND_OVERFLOWED: _ClassVar[LifecycleKind]
 LIFECYCLE_KIND_UNSPECIFIED: LifecycleKind
 LIFECYCLE_KIND_QUEUED: LifecycleKind
 LIFECYCLE_KIND_OFFERED: LifecycleKind
@@ -35,6 +38,9 @@ LIFECYCLE_KIND_ENDED: LifecycleKind
 LIFECYCLE_KIND_REQUEUED: LifecycleKind
 LIFECYCLE_KIND_VOICEMAIL: LifecycleKind
 LIFECYCLE_KIND_REJECTED: LifecycleKind
+LIFECYCLE_KIND_CALLBACK_SCHEDULED: LifecycleKind
+LIFECYCLE_KIND_OFFLINE_MESSAGE: LifecycleKind
+LIFECYCLE_KIND_OVERFLOWED: LifecycleKind
 
 class Assignment(_message.Message):
     __slots__ = ("envelope", "assignment_id", "contact_id", "agent_id", "queue_id", "channel", "customer_id", "wait_seconds", "offered_at", "offer_expires_at", "routing")
@@ -226,3 +232,43 @@ class ContactPosition(_message.Message):
     position: int
     estimated_wait_seconds: float
     def __init__(self, tenant_id: _Optional[str] = ..., contact_id: _Optional[str] = ..., queue_id: _Optional[str] = ..., position: _Optional[int] = ..., estimated_wait_seconds: _Optional[float] = ...) -> None: ...
+
+class WatchAgentsRequest(_message.Message):
+    __slots__ = ("tenant_id", "state", "skill", "initial")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SKILL_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    state: _agent_pb2.AgentState
+    skill: str
+    initial: bool
+    def __init__(self, tenant_id: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.AgentState, str]] = ..., skill: _Optional[str] = ..., initial: _Optional[bool] = ...) -> None: ...
+
+class AgentChange(_message.Message):
+    __slots__ = ("agent", "initial")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_FIELD_NUMBER: _ClassVar[int]
+    agent: AgentInfo
+    initial: bool
+    def __init__(self, agent: _Optional[_Union[AgentInfo, _Mapping]] = ..., initial: _Optional[bool] = ...) -> None: ...
+
+class SetAgentStateRequest(_message.Message):
+    __slots__ = ("tenant_id", "agent_id", "state", "reason")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    agent_id: str
+    state: _agent_pb2.AgentState
+    reason: str
+    def __init__(self, tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[_agent_pb2.AgentState, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SetAgentStateResponse(_message.Message):
+    __slots__ = ("event_id", "previous")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    previous: _agent_pb2.AgentState
+    def __init__(self, event_id: _Optional[str] = ..., previous: _Optional[_Union[_agent_pb2.AgentState, str]] = ...) -> None: ...

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class RoutingServiceStub:
-    """Routing's query API. Any replica answers for the tenants whose partitions it owns.
+    """Routing's API. Any replica answers for any tenant: the owner of the tenant's partition from its
+    live engine, the others from the read model they keep of routing.state.v1.
     """
 
     def __init__(self, channel):
@@ -45,6 +46,16 @@ class RoutingServiceStub:
                 request_serializer=switchboard_dot_v1_dot_routing__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_routing__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.WatchAgents = channel.unary_stream(
+                '/switchboard.v1.RoutingService/WatchAgents',
+                request_serializer=switchboard_dot_v1_dot_routing__pb2.WatchAgentsRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_routing__pb2.AgentChange.FromString,
+                _registered_method=True)
+        self.SetAgentState = channel.unary_unary(
+                '/switchboard.v1.RoutingService/SetAgentState',
+                request_serializer=switchboard_dot_v1_dot_routing__pb2.SetAgentStateRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_routing__pb2.SetAgentStateResponse.FromString,
+                _registered_method=True)
         self.GetQueueStats = channel.unary_unary(
                 '/switchboard.v1.RoutingService/GetQueueStats',
                 request_serializer=switchboard_dot_v1_dot_routing__pb2.GetQueueStatsRequest.SerializeToString,
@@ -58,7 +69,8 @@ class RoutingServiceStub:
 
 
 class RoutingServiceServicer:
-    """Routing's query API. Any replica answers for the tenants whose partitions it owns.
+    """Routing's API. Any replica answers for any tenant: the owner of the tenant's partition from its
+    live engine, the others from the read model they keep of routing.state.v1.
     """
 
     def GetAgent(self, request, context):
@@ -68,6 +80,18 @@ class RoutingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAgents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAgents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAgentState(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -98,6 +122,16 @@ def add_RoutingServiceServicer_to_server(servicer, server):
                     request_deserializer=switchboard_dot_v1_dot_routing__pb2.ListAgentsRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_routing__pb2.ListAgentsResponse.SerializeToString,
             ),
+            'WatchAgents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAgents,
+                    request_deserializer=switchboard_dot_v1_dot_routing__pb2.WatchAgentsRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_routing__pb2.AgentChange.SerializeToString,
+            ),
+            'SetAgentState': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAgentState,
+                    request_deserializer=switchboard_dot_v1_dot_routing__pb2.SetAgentStateRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_routing__pb2.SetAgentStateResponse.SerializeToString,
+            ),
             'GetQueueStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQueueStats,
                     request_deserializer=switchboard_dot_v1_dot_routing__pb2.GetQueueStatsRequest.FromString,
@@ -117,7 +151,8 @@ def add_RoutingServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RoutingService:
-    """Routing's query API. Any replica answers for the tenants whose partitions it owns.
+    """Routing's API. Any replica answers for any tenant: the owner of the tenant's partition from its
+    live engine, the others from the read model they keep of routing.state.v1.
     """
 
     @staticmethod
@@ -164,6 +199,60 @@ class RoutingService:
             '/switchboard.v1.RoutingService/ListAgents',
             switchboard_dot_v1_dot_routing__pb2.ListAgentsRequest.SerializeToString,
             switchboard_dot_v1_dot_routing__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/switchboard.v1.RoutingService/WatchAgents',
+            switchboard_dot_v1_dot_routing__pb2.WatchAgentsRequest.SerializeToString,
+            switchboard_dot_v1_dot_routing__pb2.AgentChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAgentState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RoutingService/SetAgentState',
+            switchboard_dot_v1_dot_routing__pb2.SetAgentStateRequest.SerializeToString,
+            switchboard_dot_v1_dot_routing__pb2.SetAgentStateResponse.FromString,
             options,
             channel_credentials,
             insecure,

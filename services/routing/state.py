@@ -1,0 +1,231 @@
+"""routing.state.v1: the routing engine's changelog, and every replica's copy of it.
+
+The engine reports what each event changed (`RoutingEngine.drain_changes()`): one record per
+agent, contact, queue and tenant, or None when the entity is gone. The handler writes them to the
+compacted `routing.state.v1` in the same Kafka transaction as the decisions and the input offsets,
+so the topic always holds the state that matches the committed offsets: after a crash, the new
+owner of a tenant loads the tenant from it and goes on from the committed offsets.
+
+Every replica reads the whole topic (no consumer group) into a `StateStore`. It serves three uses:
+recovery when partitions are assigned, answering gRPC queries for tenants another replica owns,
+and streaming agent changes to WatchAgents clients.
+
+Keys are the JSON array ``[tenant_id, kind, entity_id]`` (unambiguous whatever the ids contain);
+values are JSON documents with a schema version ``"v"``. They mirror engine internals and change
+with them, so they are an internal format, not a contract for other teams (those read
+contacts.lifecycle.v1 and the gRPC API).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from services.common.config import KafkaSettings
+from services.common.kafka import Output
+from services.common.logging import JsonLogger, kafka_logger
+
+JSON_HEADERS = [("content-type", b"application/json")]
+
+Change = tuple[str, str, str, dict[str, Any] | None]  # (tenant_id, kind, entity_id, record or None)
+Listener = Callable[[str, str, str, dict[str, Any] | None], None]
+
+
+def state_key(tenant_id: str, kind: str, entity_id: str) -> bytes:
+    return json.dumps([tenant_id, kind, entity_id], separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def parse_key(key: bytes) -> tuple[str, str, str]:
+    value = json.loads(key)
+    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value)):
+        raise ValueError("state key must be a JSON array of three strings")
+    return value[0], value[1], value[2]
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
+
+
+def changes_to_outputs(changes: Iterable[Change], topic: str) -> list[Output]:
+    return [
+        Output(topic, state_key(tenant, kind, entity), None if record is None else encode_record(record),
+               JSON_HEADERS)
+        for tenant, kind, entity, record in changes
+    ]
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (the Java client's default partitioner; librdkafka's `murmur2_random`)."""
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = data[i] | data[i + 1] << 8 | data[i + 2] << 16 | data[i + 3] << 24
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length % 4
+    tail = length - rest
+    if rest == 3:
+        h ^= data[tail + 2] << 16
+    if rest >= 2:
+        h ^= data[tail + 1] << 8
+    if rest >= 1:
+        h ^= data[tail]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition a keyed record lands on with the murmur2 partitioner."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class StateStore:
+    """The latest record of every entity in routing.state.v1, by tenant, kept current by a
+    background reader of every partition (read_committed: only what a transaction committed)."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, log: JsonLogger, client_id: str) -> None:
+        self.topic = topic
+        self._log = log
+        self._tenants: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._versions: dict[str, int] = {}
+        self._cond = threading.Condition()
+        self._end: dict[int, int] = {}  # partition -> offset reached (at end-of-partition events)
+        self._listeners: list[Listener] = []
+        self.decode_errors = 0
+        common = {**kafka.client_config(), "client.id": client_id, "enable.auto.commit": False,
+                  "isolation.level": "read_committed", "logger": kafka_logger(log)}
+        # A group id is required by librdkafka; nothing is ever committed with it.
+        self._consumer = Consumer({**common, "group.id": f"{client_id}-state-unused", "enable.partition.eof": True})
+        self._offsets = Consumer({**common, "group.id": f"{client_id}-state-offsets-unused"})
+        self._partitions: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="routing-state-reader", daemon=True)
+        self.started = threading.Event()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def tenants(self) -> list[str]:
+        with self._cond:
+            return sorted(self._tenants)
+
+    def records(self, tenant_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+        with self._cond:
+            entities = self._tenants.get(tenant_id, {})
+            return [(kind, entity, record) for (kind, entity), record in entities.items()]
+
+    def record(self, tenant_id: str, kind: str, entity_id: str) -> dict[str, Any] | None:
+        with self._cond:
+            return self._tenants.get(tenant_id, {}).get((kind, entity_id))
+
+    def version(self, tenant_id: str) -> int:
+        """Bumped on every change of the tenant's records (for caches built from them)."""
+        with self._cond:
+            return self._versions.get(tenant_id, 0)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called on the reader thread for every change applied; must not block."""
+        with self._cond:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._cond:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def wait_caught_up(self, timeout: float = 60.0) -> bool:
+        """Waits until everything committed to the topic before this call has been read."""
+        deadline = time.monotonic() + timeout
+        if not self.started.wait(timeout):
+            return False
+        targets = {}
+        for p in self._partitions:
+            _, high = self._offsets.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10, cached=False)
+            targets[p] = high
+        with self._cond:
+            while True:
+                if all(self._end.get(p, -1) >= high for p, high in targets.items()):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.5))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> StateStore:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._offsets.close()
+
+    def _apply(self, key: bytes, value: bytes | None) -> None:
+        try:
+            tenant, kind, entity = parse_key(key)
+            record = None if value is None else json.loads(value)
+            if record is not None and not isinstance(record, dict):
+                raise ValueError("state record must be a JSON object")
+        except (ValueError, UnicodeDecodeError):
+            self.decode_errors += 1
+            return
+        with self._cond:
+            entities = self._tenants.setdefault(tenant, {})
+            if record is None:
+                entities.pop((kind, entity), None)
+                if not entities:
+                    del self._tenants[tenant]
+            else:
+                entities[(kind, entity)] = record
+            self._versions[tenant] = self._versions.get(tenant, 0) + 1
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(tenant, kind, entity, record)
+            except Exception as exc:  # a broken watcher must not stop the reader
+                self._log.warning("state_listener_failed", error=type(exc).__name__)
+
+    def _run(self) -> None:
+        meta = self._consumer.list_topics(self.topic, timeout=30)
+        self._partitions = sorted(meta.topics[self.topic].partitions)
+        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in self._partitions])
+        self.started.set()
+        started = time.monotonic()
+        loaded = False
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(1000, timeout=0.2):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        with self._cond:
+                            self._end[msg.partition()] = msg.offset()
+                            self._cond.notify_all()
+                            done = len(self._end) == len(self._partitions)
+                        if done and not loaded:
+                            loaded = True
+                            self._log.info("routing_state_loaded", tenants=len(self.tenants()),
+                                           seconds=round(time.monotonic() - started, 3))
+                    else:
+                        self._log.warning("state_reader_error", error=str(err))
+                    continue
+                key = msg.key()
+                if key is not None:
+                    self._apply(key, msg.value())
+                with self._cond:
+                    if msg.offset() + 1 > self._end.get(msg.partition(), -1):
+                        self._end[msg.partition()] = msg.offset() + 1
+                        self._cond.notify_all()
+        self._consumer.close()
