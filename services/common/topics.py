@@ -99,6 +99,15 @@ ENRICHMENT_HISTORY = Topic(
     description="Each customer's recent contacts (repeat detection, omnichannel context), written in "
                 "the same transaction as the enriched contact; reloaded on partition assignment.",
 )
+SURVEYS_PREFERENCES = Topic(
+    "surveys.preferences.v1", 6, "tenant_id/customer_id", "SurveyPreference (null = erased)", compacted=True,
+    description="Customers' survey preferences: opt-out (honoured at once and for good) and time zone.",
+)
+SURVEYS_STATE = Topic(
+    "surveys.state.v1", 6, "tenant_id/kind/id", "SurveyState (null = done)", compacted=True,
+    description="Survey's changelog (pending timers, open surveys, suppression), written in the same "
+                "transaction as the requests; reloaded on partition assignment.",
+)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     CONTACTS_INBOUND,
@@ -113,6 +122,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SURVEYS_REQUESTS,
     SURVEYS_RESPONSES,
     SURVEYS_RESULTS,
+    SURVEYS_PREFERENCES,
+    SURVEYS_STATE,
     INGESTION_DEDUPE,
     ENRICHMENT_HISTORY,
 )

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from switchboard.v1 import survey_pb2 as switchboard_dot_v1_dot_survey__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,78 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class SurveyServiceStub:
+    """The survey service's API: scores over the last day from surveys.results.v1.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetScores = channel.unary_unary(
+                '/switchboard.v1.SurveyService/GetScores',
+                request_serializer=switchboard_dot_v1_dot_survey__pb2.GetScoresRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_survey__pb2.GetScoresResponse.FromString,
+                _registered_method=True)
+
+
+class SurveyServiceServicer:
+    """The survey service's API: scores over the last day from surveys.results.v1.
+    """
+
+    def GetScores(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SurveyServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetScores': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScores,
+                    request_deserializer=switchboard_dot_v1_dot_survey__pb2.GetScoresRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_survey__pb2.GetScoresResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'switchboard.v1.SurveyService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('switchboard.v1.SurveyService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class SurveyService:
+    """The survey service's API: scores over the last day from surveys.results.v1.
+    """
+
+    @staticmethod
+    def GetScores(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.SurveyService/GetScores',
+            switchboard_dot_v1_dot_survey__pb2.GetScoresRequest.SerializeToString,
+            switchboard_dot_v1_dot_survey__pb2.GetScoresResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
