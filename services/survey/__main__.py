@@ -1,29 +1,126 @@
-"""python -m services.survey — wires config, the stream loop and the HTTP server."""
+"""python -m services.survey — wires config, the state, the stream loop, HTTP and the gRPC API."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+
 from services.common import topics
-from services.common.config import ConfigError, env_bool, env_float
+from services.common.config import ConfigError, env_bool, env_float, env_int, env_str
 from services.common.kafka import StreamLoop
 from services.common.runtime import Runtime
-from services.survey.handler import SurveyHandler
-from services.survey.policy import SurveyPolicy
+from services.common.table import CompactedTable
+from services.survey.grpc_api import NOT_SERVING, SERVICE_NAME, SERVING, SurveyServicer, build_server
+from services.survey.handler import SurveyHandler, Topics
+from services.survey.policy import PolicyError, QueuePolicy, SurveyPolicy, load_policy
+from services.survey.scores import ResultsTail, ScoreWindow
+from services.survey.state import SurveyStore, load_records, state_key
+from switchboard.v1 import survey_pb2
 
 
 def main() -> int:
     rt = Runtime("survey", default_http_port=9104)
     try:
-        policy = SurveyPolicy(
+        base = QueuePolicy(
             expiry_seconds=env_float("SURVEY_EXPIRY_SECONDS", 72 * 3600, minimum=60),
             survey_abandoned=env_bool("SURVEY_ABANDONED", False),
         )
+        policy_file = env_str("SURVEY_POLICY_FILE", "")
+        policy = load_policy(policy_file, base) if policy_file else SurveyPolicy(tenants={}, base=base)
+        grpc_port = env_int("SURVEY_GRPC_PORT", 50053, minimum=0, maximum=65535)
+        per_agent = env_bool("SURVEY_METRICS_PER_AGENT", False)
+        grace = env_float("SURVEY_RESPONSE_GRACE_SECONDS", 300, minimum=0)
+        offset = env_float("SURVEY_CLOCK_OFFSET_SECONDS", 0.0)
+    except PolicyError as exc:
+        rt.fail_config(exc)
     except ConfigError as exc:
         rt.fail_config(exc)
+    if per_agent:
+        rt.log.warning("per_agent_metrics_on", detail="one series per agent x question x band: watch cardinality")
+    if offset:
+        rt.log.warning("clock_offset", seconds=offset, detail="testing/demo only: survey's now is shifted")
+
+    def clock() -> float:
+        return time.time() + offset
+
     k = rt.settings.kafka
-    handler = SurveyHandler(policy, k.topic(topics.SURVEYS_REQUESTS.name))
-    loop = StreamLoop(rt.settings, [k.topic(topics.CONTACTS_LIFECYCLE.name)], handler, rt.log,
-                      dlq_topic=k.topic(topics.CONTACTS_DLQ.name))
-    return rt.run_loop(loop)
+    names = Topics(
+        lifecycle=k.topic(topics.CONTACTS_LIFECYCLE.name), responses=k.topic(topics.SURVEYS_RESPONSES.name),
+        requests=k.topic(topics.SURVEYS_REQUESTS.name), results=k.topic(topics.SURVEYS_RESULTS.name),
+        inbound=k.topic(topics.CONTACTS_INBOUND.name), state=k.topic(topics.SURVEYS_STATE.name),
+    )
+    client_id = f"survey-{rt.settings.instance_id}"
+    prefs = CompactedTable(k, k.topic(topics.SURVEYS_PREFERENCES.name), survey_pb2.SurveyPreference.FromString,
+                           rt.log, f"{client_id}-prefs").start()
+    # Open surveys another replica wrote after our last load (responses are keyed by customer).
+    live_state = CompactedTable(k, names.state, survey_pb2.SurveyState.FromString, rt.log,
+                                f"{client_id}-state").start()
+
+    def open_fallback(tenant: str, survey_id: str) -> survey_pb2.OpenSurvey | None:
+        rec = live_state.get(state_key(tenant, "open", survey_id))
+        return rec.open if rec is not None and rec.HasField("open") else None
+
+    def preference(tenant: str, customer: str) -> survey_pb2.SurveyPreference | None:
+        return prefs.get(f"{tenant}/{customer}".encode())
+
+    store = SurveyStore(names.state)
+    handler = SurveyHandler(
+        policy, names, store, rt.log, preference=preference, open_fallback=open_fallback,
+        loader=lambda: load_records(k, names.state, rt.log, client_id), clock=clock,
+        per_agent_metrics=per_agent, response_grace_seconds=grace,
+    )
+    loop = StreamLoop(rt.settings, [names.lifecycle, names.responses], handler, rt.log,
+                      dlq_topic=k.topic(topics.CONTACTS_DLQ.name), tick=handler.tick, tick_interval=0.5,
+                      on_assign=handler.on_assign, on_revoke=handler.on_revoke, clock=clock)
+    scores = ScoreWindow()
+    tail = ResultsTail(k, names.results, scores, rt.log, client_id, clock).start()
+
+    def ready() -> bool:
+        return (loop.assigned.is_set() and handler.loaded and prefs.caught_up.is_set()
+                and tail.caught_up.is_set() and not rt.stop.is_set())
+
+    rt.start_http(ready)
+    failure: list[BaseException] = []
+
+    def run_loop() -> None:
+        try:
+            loop.run(rt.stop)
+        except BaseException as exc:  # reported below; the process exits non-zero
+            failure.append(exc)
+            rt.stop.set()
+
+    async def serve() -> None:
+        servicer = SurveyServicer(scores, tail.caught_up.is_set, clock)
+        server, health, port = build_server(servicer, grpc_port)
+        await server.start()
+        rt.log.info("grpc_listening", port=port, services=[SERVICE_NAME, "grpc.health.v1.Health"])
+        for name in ("", SERVICE_NAME):
+            await health.set(name, NOT_SERVING)
+        thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)
+        thread.start()
+        serving = False
+        while not rt.stop.is_set():
+            if ready() != serving:
+                serving = not serving
+                for name in ("", SERVICE_NAME):
+                    await health.set(name, SERVING if serving else NOT_SERVING)
+            await asyncio.sleep(0.1)
+        for name in ("", SERVICE_NAME):
+            await health.set(name, NOT_SERVING)
+        await asyncio.to_thread(thread.join, 30)
+        await server.stop(grace=5)
+
+    asyncio.run(serve())
+    for t in (prefs, live_state, tail):
+        t.stop()
+    if rt.http:
+        rt.http.stop()
+    if failure:
+        rt.log.error("service_failed", error=type(failure[0]).__name__, detail=str(failure[0])[:500])
+        return 1
+    rt.log.info("service_stopped")
+    return 0
 
 
 if __name__ == "__main__":

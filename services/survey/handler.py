@@ -1,44 +1,223 @@
-"""Survey: lifecycle ENDED events → SurveyRequest on the channel that suits the contact."""
+"""Survey's Kafka handler: contacts.lifecycle.v1 → survey requests (now or at their time),
+surveys.responses.v1 → validated, scored results (and follow-up contacts for detractors).
+
+Every state change is written to surveys.state.v1 in the same transaction as the outputs and the
+input offsets (see state.py); the store is reloaded from it at every partition assignment.
+Timers fire from the loop's tick, only for the lifecycle partitions this replica owns.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from confluent_kafka import Message
+from confluent_kafka import Message, TopicPartition
 
-from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode
+from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode, ts_from_seconds
 from services.common.dlq import Reject
 from services.common.kafka import Output
+from services.common.logging import JsonLogger
 from services.survey import metrics
-from services.survey.policy import SurveyPolicy, decide
+from services.survey.policy import CustomerFacts, SurveyPolicy, decide, still_wanted, survey_id_for
+from services.survey.responses import csat_band, followup_contact, nps_band, result, validate
+from services.survey.scores import CHANNEL_NAMES
+from services.survey.state import SurveyStore
 from switchboard.v1 import routing_pb2, survey_pb2
 
-_CHANNEL_LABEL = {
+PROTOBUF = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+SURVEY_CHANNEL_LABEL = {
     survey_pb2.SURVEY_CHANNEL_IN_CHAT: "in_chat",
     survey_pb2.SURVEY_CHANNEL_SMS: "sms",
     survey_pb2.SURVEY_CHANNEL_EMAIL: "email",
 }
 
 
-class SurveyHandler:
-    def __init__(self, policy: SurveyPolicy, requests_topic: str, clock: Callable[[], float] = time.time) -> None:
-        self.policy = policy
-        self.requests_topic = requests_topic
-        self.clock = clock
+@dataclass(frozen=True)
+class Topics:
+    lifecycle: str
+    responses: str
+    requests: str
+    results: str
+    inbound: str
+    state: str
 
+
+class SurveyHandler:
+    def __init__(
+        self,
+        policy: SurveyPolicy,
+        topics: Topics,
+        store: SurveyStore,
+        log: JsonLogger,
+        preference: Callable[[str, str], survey_pb2.SurveyPreference | None] = lambda t, c: None,
+        open_fallback: Callable[[str, str], survey_pb2.OpenSurvey | None] = lambda t, s: None,
+        loader: Callable[[], list[tuple[bytes, bytes | None]]] | None = None,
+        clock: Callable[[], float] = time.time,
+        per_agent_metrics: bool = False,
+        response_grace_seconds: float = 300.0,
+        open_retention_seconds: float = 7 * 86400.0,
+    ) -> None:
+        self.policy = policy
+        self.topics = topics
+        self.store = store
+        self.log = log
+        self.preference = preference
+        self.open_fallback = open_fallback
+        self.loader = loader
+        self.clock = clock
+        self.per_agent = per_agent_metrics
+        self.grace = response_grace_seconds
+        self.open_retention = open_retention_seconds
+        self.owned: set[int] = set()
+        self.loaded = False
+        self._last_cleanup = 0.0
+
+    # -- rebalance ---------------------------------------------------------------------------
+    def on_assign(self, partitions: list[TopicPartition]) -> None:
+        self.owned = {p.partition for p in partitions if p.topic == self.topics.lifecycle}
+        if self.loader is not None:
+            self.store.load(self.loader())
+        self.loaded = True
+        self._gauges()
+        self.log.info("survey_state_ready", pending=len(self.store.pending), open=len(self.store.open),
+                      customers=len(self.store.customers), lifecycle_partitions=sorted(self.owned))
+
+    def on_revoke(self, partitions: list[TopicPartition]) -> None:
+        self.owned -= {p.partition for p in partitions if p.topic == self.topics.lifecycle}
+
+    # -- input -------------------------------------------------------------------------------
     def handle(self, msg: Message) -> Sequence[Output]:
+        if msg.topic() == self.topics.responses:
+            return self._response(msg)
+        return self._lifecycle(msg)
+
+    def _facts(self, tenant: str, customer: str) -> CustomerFacts:
+        pref = self.preference(tenant, customer)
+        return CustomerFacts(
+            opted_out=bool(pref and pref.opted_out), time_zone=pref.time_zone if pref else "",
+            last_surveyed_at=self.store.last_surveyed(tenant, customer),
+            has_pending=self.store.has_pending(tenant, customer),
+        )
+
+    def _lifecycle(self, msg: Message) -> Sequence[Output]:
         try:
             ev = decode(routing_pb2.LifecycleEvent, msg.value())
         except DecodeFailure as exc:
             raise Reject("malformed_protobuf", str(exc)) from None
-        if ev.kind != routing_pb2.LIFECYCLE_KIND_ENDED:
+        if ev.kind not in (routing_pb2.LIFECYCLE_KIND_ENDED, routing_pb2.LIFECYCLE_KIND_ABANDONED):
             return []
         tenant = ev.envelope.tenant_id
-        req = decide(ev, self.clock(), self.policy)
-        if req is None:
-            metrics.SKIPPED.labels(tenant, "not_answered" if not ev.answered else "no_channel").inc()
+        if not tenant or not ev.contact_id or not ev.customer_id:
+            raise Reject("missing_field", "tenant_id, contact_id and customer_id are required")
+        sid = survey_id_for(ev)
+        if sid in self.store.pending or sid in self.store.open:
+            return []  # this contact was already surveyed (an ENDED after ABANDONED, or a repeat)
+        now = self.clock()
+        policy = self.policy.for_contact(tenant, ev.queue_id)
+        d = decide(ev, now, policy, self._facts(tenant, ev.customer_id), self.policy.followup_queues(tenant))
+        if d.request is None:
+            if d.skip != "not_answered" or ev.kind == routing_pb2.LIFECYCLE_KIND_ENDED:
+                metrics.SKIPPED.labels(tenant, d.skip or "unknown").inc()
             return []
-        metrics.REQUESTED.labels(tenant, ev.queue_id, _CHANNEL_LABEL[req.channel]).inc()
-        return [Output(self.requests_topic, req.customer_id.encode(), req.SerializeToString(),
-                       [("content-type", CONTENT_TYPE_PROTOBUF.encode())])]
+        if d.immediate or d.due_at <= now:
+            return self._send(tenant, d.request, list(ev.customer_segments), d.expiry_seconds,
+                              policy.followup_queue, now)
+        pending = survey_pb2.PendingSurvey(
+            request=d.request, due_at=ts_from_seconds(d.due_at), customer_segments=list(ev.customer_segments),
+            source_partition=msg.partition(), expiry_seconds=d.expiry_seconds, reason=d.wait)
+        metrics.DEFERRED.labels(tenant, d.wait).inc()
+        self.log.info("survey_scheduled", tenant=tenant, survey_id=sid, contact_id=ev.contact_id,
+                      reason=d.wait, due_in_seconds=round(d.due_at - now, 1))
+        out = [self.store.put_pending(tenant, pending)]
+        self._gauges()
+        return out
+
+    def _send(self, tenant: str, req: survey_pb2.SurveyRequest, segments: list[str], expiry: float,
+              followup_queue: str | None, now: float) -> list[Output]:
+        req = survey_pb2.SurveyRequest.FromString(req.SerializeToString())
+        req.envelope.occurred_at.CopyFrom(ts_from_seconds(now))
+        req.expires_at.CopyFrom(ts_from_seconds(now + expiry))
+        opened = survey_pb2.OpenSurvey(request=req, customer_segments=segments, followup_queue=followup_queue or "")
+        metrics.REQUESTED.labels(tenant, req.queue_id, SURVEY_CHANNEL_LABEL.get(req.channel, "unknown")).inc()
+        self.log.info("survey_requested", tenant=tenant, survey_id=req.survey_id, contact_id=req.contact_id,
+                      channel=SURVEY_CHANNEL_LABEL.get(req.channel, "unknown"))
+        out = [
+            Output(self.topics.requests, req.customer_id.encode(), req.SerializeToString(), PROTOBUF),
+            self.store.put_open(tenant, opened),
+            self.store.put_customer(tenant, req.customer_id, now),
+        ]
+        self._gauges()
+        return out
+
+    def _response(self, msg: Message) -> Sequence[Output]:
+        try:
+            resp = decode(survey_pb2.SurveyResponse, msg.value())
+        except DecodeFailure as exc:
+            raise Reject("malformed_protobuf", str(exc)) from None
+        tenant = resp.envelope.tenant_id
+        if not tenant:
+            raise Reject("missing_field", "envelope.tenant_id is required")
+        survey = self.store.open_survey(resp.survey_id) or self.open_fallback(tenant, resp.survey_id)
+        now = self.clock()
+        scored = validate(resp, survey, now, self.grace)
+        assert survey is not None  # validate rejects unknown surveys
+        req = survey.request
+        res = result(resp, survey, scored, now)
+        answered = survey_pb2.OpenSurvey()
+        answered.CopyFrom(survey)
+        answered.answered = True
+        answered.answered_at.CopyFrom(ts_from_seconds(now))
+        out = [Output(self.topics.results, tenant.encode(), res.SerializeToString(), PROTOBUF),
+               self.store.put_open(tenant, answered)]
+        self._count(tenant, req, scored.csat, scored.nps, scored.ces)
+        self.log.info("survey_answered", tenant=tenant, survey_id=req.survey_id, contact_id=req.contact_id,
+                      detractor=scored.detractor)
+        if scored.detractor and survey.followup_queue:
+            ev = followup_contact(res, req.customer_id, survey.followup_queue, now)
+            out.append(Output(self.topics.inbound, req.customer_id.encode(), ev.SerializeToString(), PROTOBUF))
+            metrics.FOLLOWUPS.labels(tenant, survey.followup_queue).inc()
+            self.log.info("followup_raised", tenant=tenant, survey_id=req.survey_id, contact_id=ev.contact_id,
+                          queue=survey.followup_queue)
+        return out
+
+    def _count(self, tenant: str, req: survey_pb2.SurveyRequest, csat: int | None, nps: int | None,
+               ces: int | None) -> None:
+        channel = CHANNEL_NAMES.get(req.contact_channel, "unspecified")
+        metrics.RESPONSES.labels(tenant, req.queue_id, channel).inc()
+        for question, score, band in (("csat", csat, csat_band), ("nps", nps, nps_band), ("ces", ces, None)):
+            if score is None:
+                continue
+            b = band(score) if band else "all"
+            metrics.ANSWERS.labels(tenant, req.queue_id, channel, question, b).inc()
+            metrics.SCORE_POINTS.labels(tenant, req.queue_id, channel, question).inc(score)
+            if self.per_agent and req.agent_id:
+                metrics.AGENT_ANSWERS.labels(tenant, req.agent_id, question, b).inc()
+                metrics.AGENT_SCORE_POINTS.labels(tenant, req.agent_id, question).inc(score)
+
+    # -- timers ------------------------------------------------------------------------------
+    def tick(self, now: float) -> Sequence[Output]:
+        if not self.loaded:
+            return []
+        now = self.clock()
+        out: list[Output] = []
+        for tenant, pending in self.store.due(now, self.owned):
+            req = pending.request
+            out.append(self.store.drop_pending(tenant, req.survey_id))
+            policy = self.policy.for_contact(tenant, req.queue_id)
+            why_not = still_wanted(policy, self._facts(tenant, req.customer_id), now)
+            if why_not:
+                metrics.SKIPPED.labels(tenant, why_not).inc()
+                self.log.info("survey_dropped", tenant=tenant, survey_id=req.survey_id, reason=why_not)
+                continue
+            out += self._send(tenant, req, list(pending.customer_segments), pending.expiry_seconds,
+                              policy.followup_queue, now)
+        if now - self._last_cleanup >= 60:
+            self._last_cleanup = now
+            out += self.store.cleanup(now, self.open_retention, self.policy.max_suppression_seconds())
+        self._gauges()
+        return out
+
+    def _gauges(self) -> None:
+        metrics.PENDING.set(len(self.store.pending))
+        metrics.OPEN.set(len(self.store.open))

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from services.common.codec import new_envelope, ts_to_seconds
 from services.enrichment.rules import EnrichmentRules, enrich
-from services.survey.policy import SurveyPolicy, decide
-from switchboard.v1 import contact_pb2, routing_pb2, survey_pb2
+from switchboard.v1 import contact_pb2
 
 NOW = 1_795_000_000.0
 
@@ -43,36 +42,3 @@ def test_later_steps_pass_through_without_new_hints() -> None:
     out = enrich(ev, None, EnrichmentRules())
     assert out.routing.queue_id == "sales" and out.routing.priority == 0 and not out.routing.HasField("sla_deadline")
 
-
-def ended(channel: int, answered: bool = True, mobile: bool = False, email: bool = False) -> routing_pb2.LifecycleEvent:
-    return routing_pb2.LifecycleEvent(
-        envelope=new_envelope("acme", NOW, "routing", event_id="life-1"), contact_id="c-1", customer_id="cust-1",
-        kind=routing_pb2.LIFECYCLE_KIND_ENDED, queue_id="support", channel=channel, agent_id="a-1",
-        answered=answered, customer_has_mobile=mobile, customer_has_email=email,
-    )
-
-
-def test_survey_channel_follows_the_contact() -> None:
-    p = SurveyPolicy()
-    chat = decide(ended(contact_pb2.CHANNEL_CHAT), NOW, p)
-    assert chat is not None and chat.channel == survey_pb2.SURVEY_CHANNEL_IN_CHAT
-    voice_sms = decide(ended(contact_pb2.CHANNEL_VOICE, mobile=True), NOW, p)
-    assert voice_sms is not None and voice_sms.channel == survey_pb2.SURVEY_CHANNEL_SMS
-    voice_email = decide(ended(contact_pb2.CHANNEL_VOICE, email=True), NOW, p)
-    assert voice_email is not None and voice_email.channel == survey_pb2.SURVEY_CHANNEL_EMAIL
-    assert decide(ended(contact_pb2.CHANNEL_VOICE), NOW, p) is None  # no way to reach them
-    assert voice_sms.agent_id == "a-1" and voice_sms.queue_id == "support"
-    assert ts_to_seconds(voice_sms.expires_at) == NOW + p.expiry_seconds
-    assert {q.kind for q in voice_sms.questions} >= {survey_pb2.QUESTION_KIND_CSAT, survey_pb2.QUESTION_KIND_NPS}
-
-
-def test_no_survey_for_abandoned_or_non_final_events_and_ids_are_replay_stable() -> None:
-    p = SurveyPolicy()
-    assert decide(ended(contact_pb2.CHANNEL_CHAT, answered=False), NOW, p) is None
-    assert decide(ended(contact_pb2.CHANNEL_CHAT, answered=False), NOW, SurveyPolicy(survey_abandoned=True))
-    queued = ended(contact_pb2.CHANNEL_CHAT)
-    queued.kind = routing_pb2.LIFECYCLE_KIND_QUEUED
-    assert decide(queued, NOW, p) is None
-    a = decide(ended(contact_pb2.CHANNEL_CHAT), NOW, p)
-    b = decide(ended(contact_pb2.CHANNEL_CHAT), NOW + 5, p)
-    assert a is not None and b is not None and a.survey_id == b.survey_id

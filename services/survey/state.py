@@ -1,0 +1,180 @@
+"""The survey service's state and its changelog, surveys.state.v1 (compacted).
+
+Three kinds of records, keyed "<tenant>/<kind>/<id>":
+- pending/<survey_id>: a survey waiting for its time (delay, quiet hours); tombstoned when sent or dropped;
+- open/<survey_id>: a sent survey, to validate responses against (known, not expired, not answered);
+- customer/<customer_id>: when the customer was last surveyed (the suppression window).
+
+Every change is an Output on the state topic, produced in the same Kafka transaction as the survey
+requests, results and the input offsets, so the topic always matches the committed offsets. The
+store is rebuilt from the topic at start and at every rebalance (`load_records`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from services.common.codec import CONTENT_TYPE_PROTOBUF, ts_from_seconds, ts_to_seconds
+from services.common.config import KafkaSettings
+from services.common.kafka import Output
+from services.common.logging import JsonLogger, kafka_logger
+from switchboard.v1 import survey_pb2
+
+HEADERS = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+
+
+def state_key(tenant: str, kind: str, ident: str) -> bytes:
+    return f"{tenant}/{kind}/{ident}".encode()
+
+
+class SurveyStore:
+    """In-memory state; every mutation returns the changelog Output that records it."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.pending: dict[str, tuple[str, survey_pb2.PendingSurvey]] = {}   # survey_id -> (tenant, record)
+        self.open: dict[str, tuple[str, survey_pb2.OpenSurvey]] = {}
+        self.customers: dict[tuple[str, str], float] = {}                    # (tenant, customer) -> last at
+        self._pending_customers: dict[tuple[str, str], int] = {}
+
+    # -- reads -----------------------------------------------------------------------------
+    def has_pending(self, tenant: str, customer: str) -> bool:
+        return self._pending_customers.get((tenant, customer), 0) > 0
+
+    def last_surveyed(self, tenant: str, customer: str) -> float | None:
+        return self.customers.get((tenant, customer))
+
+    def open_survey(self, survey_id: str) -> survey_pb2.OpenSurvey | None:
+        entry = self.open.get(survey_id)
+        return entry[1] if entry else None
+
+    def due(self, now: float, partitions: set[int] | None) -> list[tuple[str, survey_pb2.PendingSurvey]]:
+        """Pending surveys due by `now` whose lifecycle partition is ours (None = every one)."""
+        out = [(t, p) for t, p in self.pending.values()
+               if ts_to_seconds(p.due_at) <= now and (partitions is None or p.source_partition in partitions)]
+        return sorted(out, key=lambda tp: (ts_to_seconds(tp[1].due_at), tp[1].request.survey_id))
+
+    # -- writes (each returns the changelog record) -----------------------------------------
+    def put_pending(self, tenant: str, rec: survey_pb2.PendingSurvey) -> Output:
+        sid = rec.request.survey_id
+        if sid not in self.pending:
+            key = (tenant, rec.request.customer_id)
+            self._pending_customers[key] = self._pending_customers.get(key, 0) + 1
+        self.pending[sid] = (tenant, rec)
+        return self._out(tenant, "pending", sid, survey_pb2.SurveyState(pending=rec))
+
+    def drop_pending(self, tenant: str, survey_id: str) -> Output:
+        entry = self.pending.pop(survey_id, None)
+        if entry is not None:
+            key = (tenant, entry[1].request.customer_id)
+            left = self._pending_customers.get(key, 1) - 1
+            if left > 0:
+                self._pending_customers[key] = left
+            else:
+                self._pending_customers.pop(key, None)
+        return self._out(tenant, "pending", survey_id, None)
+
+    def put_open(self, tenant: str, rec: survey_pb2.OpenSurvey) -> Output:
+        self.open[rec.request.survey_id] = (tenant, rec)
+        return self._out(tenant, "open", rec.request.survey_id, survey_pb2.SurveyState(open=rec))
+
+    def drop_open(self, tenant: str, survey_id: str) -> Output:
+        self.open.pop(survey_id, None)
+        return self._out(tenant, "open", survey_id, None)
+
+    def put_customer(self, tenant: str, customer: str, at: float) -> Output:
+        self.customers[(tenant, customer)] = at
+        rec = survey_pb2.CustomerSurveyed(customer_id=customer, last_surveyed_at=ts_from_seconds(at))
+        return self._out(tenant, "customer", customer, survey_pb2.SurveyState(customer=rec))
+
+    def drop_customer(self, tenant: str, customer: str) -> Output:
+        self.customers.pop((tenant, customer), None)
+        return self._out(tenant, "customer", customer, None)
+
+    def _out(self, tenant: str, kind: str, ident: str, value: survey_pb2.SurveyState | None) -> Output:
+        return Output(self.topic, state_key(tenant, kind, ident),
+                      None if value is None else value.SerializeToString(), HEADERS)
+
+    # -- rebuilding --------------------------------------------------------------------------
+    def clear(self) -> None:
+        self.pending.clear()
+        self.open.clear()
+        self.customers.clear()
+        self._pending_customers.clear()
+
+    def apply(self, key: bytes, value: bytes | None) -> None:
+        """Replay one changelog record (latest wins; None = tombstone)."""
+        try:
+            tenant, kind, ident = key.decode().split("/", 2)
+        except ValueError:
+            return
+        if value is None:
+            if kind == "pending":
+                self.drop_pending(tenant, ident)
+            elif kind == "open":
+                self.open.pop(ident, None)
+            elif kind == "customer":
+                self.customers.pop((tenant, ident), None)
+            return
+        state = survey_pb2.SurveyState.FromString(value)
+        which = state.WhichOneof("record")
+        if which == "pending":
+            self.drop_pending(tenant, ident)
+            self.put_pending(tenant, state.pending)
+        elif which == "open":
+            self.open[ident] = (tenant, state.open)
+        elif which == "customer":
+            self.customers[(tenant, ident)] = ts_to_seconds(state.customer.last_surveyed_at)
+
+    def load(self, records: Iterable[tuple[bytes, bytes | None]]) -> None:
+        self.clear()
+        for key, value in records:
+            self.apply(key, value)
+
+    def cleanup(self, now: float, open_retention: float, suppression: float) -> list[Output]:
+        """Forget open surveys long expired and customers past every suppression window."""
+        out = []
+        for sid, (tenant, rec) in list(self.open.items()):
+            if ts_to_seconds(rec.request.expires_at) + open_retention < now:
+                out.append(self.drop_open(tenant, sid))
+        for (tenant, customer), at in list(self.customers.items()):
+            if at + suppression < now:
+                out.append(self.drop_customer(tenant, customer))
+        return out
+
+
+def load_records(kafka: KafkaSettings, topic: str, log: JsonLogger, client_id: str,
+                 timeout: float = 120.0) -> list[tuple[bytes, bytes | None]]:
+    """Every committed record of `topic`, all partitions, from the beginning to the current end."""
+    consumer = Consumer({
+        **kafka.client_config(), "group.id": f"{client_id}-state-unused", "client.id": f"{client_id}-state",
+        "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed",
+        "logger": kafka_logger(log),
+    })
+    started = time.monotonic()
+    out: list[tuple[bytes, bytes | None]] = []
+    try:
+        meta = consumer.list_topics(topic, timeout=30)
+        if topic not in meta.topics or meta.topics[topic].error is not None:
+            raise RuntimeError(f"topic {topic} does not exist: run `switchboard topics create` first")
+        parts = sorted(meta.topics[topic].partitions)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        pending = set(parts)
+        while pending:
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"reading {topic} took longer than {timeout}s")
+            for msg in consumer.consume(1000, timeout=0.2):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(msg.partition())
+                    continue
+                if msg.key() is not None:
+                    out.append((msg.key(), msg.value()))
+    finally:
+        consumer.close()
+    log.info("state_loaded", topic=topic, records=len(out), seconds=round(time.monotonic() - started, 3))
+    return out
