@@ -3,6 +3,7 @@ numeric integration of the offered-wait density) and monotonicity properties."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -267,3 +268,94 @@ def test_agents_needed_is_the_fewest_that_reach_the_target(traffic: float, targe
 def test_target_must_be_a_share(target: float) -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
         agents_for_service_level(REF_RATE, 180, 20, target)
+
+
+# ---------------------------------------------------------------------------------------------
+# switchboard erlang
+# ---------------------------------------------------------------------------------------------
+
+REF_ARGS = ["erlang", "--calls", "100", "--interval", "1800", "--aht", "180", "--threshold", "20"]
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from services import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def test_cli_reference_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli([*REF_ARGS, "--agents", "14", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["model"] == "erlang_c"
+    assert data["traffic_erlangs"] == pytest.approx(10.0)
+    assert data["occupancy"] == pytest.approx(10 / 14)
+    assert data["probability_wait"] == pytest.approx(0.1741, abs=5e-5)
+    assert data["asa_seconds"] == pytest.approx(7.84, abs=5e-3)
+    assert data["service_level"] == pytest.approx(0.888, abs=5e-4)
+    assert "probability_abandon" not in data
+
+
+def test_cli_reference_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli([*REF_ARGS, "--agents", "14"], capsys)
+    assert code == 0
+    lines = {line.split("  ")[0]: line for line in out.splitlines()}
+    assert "17.41%" in lines["probability of waiting"]
+    assert "7.84 s" in lines["ASA"]
+    assert "88.84%" in lines["service level (20 s)"]
+
+
+def test_cli_erlang_a_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli([*REF_ARGS, "--agents", "14", "--patience", "120", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    expected = erlang_a_figures(REF_RATE, 180, 14, 20, 120)
+    assert data["model"] == "erlang_a"
+    assert data["probability_abandon"] == pytest.approx(expected.probability_abandon)
+    assert data["probability_wait"] == pytest.approx(expected.probability_wait)
+    assert data["service_level"] == pytest.approx(expected.service_level)
+    assert data["erlang_c"]["probability_wait"] == pytest.approx(0.1741, abs=5e-5)
+    # Impatient callers: fewer wait, some leave.
+    assert 0 < data["probability_abandon"] < data["probability_wait"] < data["erlang_c"]["probability_wait"]
+
+
+def test_cli_erlang_a_works_where_erlang_c_is_unstable(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli([*REF_ARGS, "--agents", "8", "--patience", "120"], capsys)
+    assert code == 0
+    assert "unstable (N <= A)" in out
+    assert "probability of abandoning" in out
+
+
+def test_cli_target_service_level(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli([*REF_ARGS, "--target-sl", "0.8", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["agents_needed"] == data["agents"] == 14
+    assert data["service_level"] >= 0.8
+    code, out, _ = run_cli([*REF_ARGS, "--target-sl", "0.8", "--patience", "120", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["agents_needed"] == agents_for_service_level(REF_RATE, 180, 20, 0.8, 120) < 14
+    code, out, _ = run_cli([*REF_ARGS, "--target-sl", "0.8"], capsys)
+    assert code == 0 and "14 agent(s) needed" in out
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--agents", "10"], "unstable: 10 agent(s) for 10 erlangs"),
+    (["--agents", "0"], "--agents: '0' must be >= 1"),
+    (["--agents", "14", "--target-sl", "0.8"], "not allowed with argument"),
+    ([], "one of the arguments --agents --target-sl is required"),
+    (["--target-sl", "80"], "must be a share between 0 and 1"),
+    (["--agents", "14", "--patience", "0"], "--patience: '0' must be > 0"),
+    (["--agents", "14", "--aht", "abc"], "'abc' is not a number"),
+    (["--agents", "14", "--interval", "-5"], "--interval: '-5' must be > 0"),
+    (["--agents", "14", "--calls", "0"], "--calls must be > 0"),
+])
+def test_cli_bad_arguments_exit_2(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli([*REF_ARGS, *extra], capsys)
+    assert code == 2
+    assert message in err
+    assert out == ""
