@@ -13,24 +13,37 @@ from services.ingestion import metrics
 from services.ingestion.config import IngestionConfig
 from services.ingestion.dedupe import Deduplicator
 from services.ingestion.parse import CHANNEL_NAMES, STEP_NAMES, parse
+from services.ingestion.seen import encode_seen
+
+
+def dedupe_key(tenant: str, event_id: str) -> str:
+    return f"{tenant}/{event_id}"
 
 
 class IngestionHandler:
-    def __init__(self, config: IngestionConfig, out_topic: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: IngestionConfig, out_topic: str, dedupe_topic: str | None = None,
+                 clock: Callable[[], float] = time.time, dedupe: Deduplicator | None = None) -> None:
         self.config = config
         self.out_topic = out_topic
+        self.dedupe_topic = dedupe_topic
         self.clock = clock
-        self.dedupe = Deduplicator(config.dedupe_window_seconds, config.dedupe_max_entries)
+        self.dedupe = dedupe if dedupe is not None else Deduplicator(config.dedupe_window_seconds,
+                                                                       config.dedupe_max_entries)
 
     def handle(self, msg: Message) -> Sequence[Output]:
         now = self.clock()
         ev = parse(msg.value(), header(msg.headers(), "content-type"), now, self.config.limits)
         tenant = ev.envelope.tenant_id
-        if self.dedupe.seen(f"{tenant}/{ev.envelope.event_id}", now):
+        key = dedupe_key(tenant, ev.envelope.event_id)
+        if self.dedupe.seen(key, now):
             metrics.DUPLICATES.labels(tenant).inc()
             return []
         metrics.ACCEPTED.labels(tenant, CHANNEL_NAMES[ev.channel], STEP_NAMES[ev.step]).inc()
         headers = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
         if ev.envelope.trace.traceparent:
             headers.append(("traceparent", ev.envelope.trace.traceparent.encode()))
-        return [Output(self.out_topic, ev.customer_id.encode(), ev.SerializeToString(), headers)]
+        out = [Output(self.out_topic, ev.customer_id.encode(), ev.SerializeToString(), headers)]
+        if self.dedupe_topic:
+            # Same transaction as the event: the id is remembered across restarts exactly when the event is out.
+            out.append(Output(self.dedupe_topic, key.encode(), encode_seen(now)))
+        return out

@@ -77,20 +77,22 @@ def _num(obj: dict[str, Any], name: str, where: str = "") -> float:
     return float(value)
 
 
-def _timestamp(value: Any) -> float:
+def _timestamp(value: Any, name: str = "occurred_at") -> float:
     if isinstance(value, bool):
-        raise Reject("bad_timestamp", "occurred_at must be RFC 3339 or epoch seconds")
+        raise Reject("bad_timestamp", f"{name} must be RFC 3339 or epoch seconds")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise Reject("bad_timestamp", "occurred_at is not RFC 3339") from None
+            raise Reject("bad_timestamp", f"{name} is not RFC 3339") from None
         if parsed.tzinfo is None:
-            raise Reject("bad_timestamp", "occurred_at needs a time zone (e.g. Z)")
+            raise Reject("bad_timestamp", f"{name} needs a time zone (e.g. Z)")
         return parsed.timestamp()
-    raise Reject("missing_field", "occurred_at is required")
+    if value is None or value == "":
+        raise Reject("missing_field", f"{name} is required")
+    raise Reject("bad_timestamp", f"{name} must be RFC 3339 or epoch seconds")
 
 
 _DETAIL_FIELDS: dict[str, dict[str, type]] = {
@@ -156,6 +158,9 @@ def event_from_json(data: bytes) -> contact_pb2.ContactEvent:
             if fname in block:
                 value = _num(block, fname, f"{name}.") if ftype is float else _str(block, fname, f"{name}.")
                 setattr(detail, fname, value)
+        if name == "callback" and block.get("requested_for") is not None:
+            at = _timestamp(block.get("requested_for"), "callback.requested_for")
+            detail.requested_for.CopyFrom(ts_from_seconds(at))
         if name == "voice":
             path = block.get("ivr_path", [])
             if not isinstance(path, list):
@@ -195,6 +200,10 @@ def validate(ev: contact_pb2.ContactEvent, now: float, limits: Limits) -> None:
         raise Reject("bad_timestamp", "occurred_at is too far in the past")
     if at > now + limits.max_future_seconds:
         raise Reject("bad_timestamp", "occurred_at is in the future")
+    if len(ev.envelope.source) > 128:
+        raise Reject("oversized_field", "source is longer than 128 characters")
+    if len(ev.attributes) > 50 or any(len(k) > 64 or len(v) > 1024 for k, v in ev.attributes.items()):
+        raise Reject("oversized_field", "attributes: at most 50, keys up to 64 and values up to 1024 characters")
     if ev.queue_hint and not ID.match(ev.queue_hint):
         raise Reject("invalid_id", "queue must be 1-128 characters of letters, digits and ._:@-")
     step = ev.step
@@ -252,8 +261,16 @@ def _validate_detail(ev: contact_pb2.ContactEvent, channel: str, limits: Limits)
         _text(ev.sms.text, "sms.text", limits)
     elif channel == "callback":
         _phone(ev.callback.phone_number, "callback.phone_number")
+        if ev.callback.HasField("requested_for"):
+            when = ts_to_seconds(ev.callback.requested_for)
+            at = ts_to_seconds(ev.envelope.occurred_at)
+            if when < at - limits.max_future_seconds or when > at + 30 * 24 * 3600:
+                raise Reject("bad_timestamp", "callback.requested_for must be between now and 30 days ahead")
     elif channel == "voicemail":
         _phone(ev.voicemail.from_number, "voicemail.from_number")
+        if ev.voicemail.duration_seconds > 24 * 3600:
+            raise Reject("invalid_value", "voicemail.duration_seconds is absurd (> 1 day)")
+        _text(ev.voicemail.transcript, "voicemail.transcript", limits)
 
 
 def parse(value: bytes | None, content_type: str | None, now: float, limits: Limits) -> contact_pb2.ContactEvent:

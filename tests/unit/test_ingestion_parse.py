@@ -113,3 +113,34 @@ def test_dedupe_window() -> None:
     for key in "abc":
         small.seen(key, 0)
     assert len(small) == 2
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (js(voice(channel="callback", voice=None,
+                  callback={"phone_number": "+34600000001", "requested_for": NOW + 90 * 86400})), "bad_timestamp"),
+        (js(voice(channel="callback", voice=None,
+                  callback={"phone_number": "+34600000001", "requested_for": "tomorrow"})), "bad_timestamp"),
+        (js(voice(channel="voicemail", voice=None,
+                  voicemail={"from_number": "+34600000001", "duration_seconds": 90_000})), "invalid_value"),
+        (js(voice(voice={"from_number": "+14155550123", "ivr_seconds": 100_000})), "invalid_value"),
+        (js(voice(source="s" * 200)), "oversized_field"),
+        (js(voice(attributes={f"k{i}": "v" for i in range(60)})), "oversized_field"),
+        (js(voice(occurred_at=None)), "missing_field"),
+        (js(voice(occurred_at=[1])), "bad_timestamp"),
+        (js(voice(occurred_at="2026-11-18T08:26:35")), "bad_timestamp"),  # no zone
+        (js(voice(channel="chat", voice=None, chat={"session_id": "s", "first_message": "x" * 40_000})),
+         "oversized_field"),
+        (js(voice(talk_seconds=-1)), "invalid_value"),
+    ],
+)
+def test_more_precise_reasons(payload: bytes, code: str) -> None:
+    assert reason(payload) == code
+
+
+def test_callback_time_is_kept() -> None:
+    ev = parse(js(voice(channel="callback", voice=None,
+                        callback={"phone_number": "+34600000001", "requested_for": NOW + 3600})),
+               "application/json", NOW, LIMITS)
+    assert ev.callback.requested_for.seconds == int(NOW + 3600)

@@ -1,0 +1,79 @@
+"""Reload the event ids ingestion accepted within the dedupe window from ingestion.dedupe.v1.
+
+Each record: key `tenant_id/event_id`, value the acceptance time (epoch seconds, ASCII), written in
+the same transaction as the normalized event, so the topic holds exactly the ids whose events were
+committed. The reader seeks each partition to the window's start by timestamp and reads to the end
+(read_committed), so a restart costs one window of ids, not the whole topic.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+
+from services.common.config import KafkaSettings
+from services.common.logging import JsonLogger, kafka_logger
+
+
+def encode_seen(at: float) -> bytes:
+    return f"{at:.3f}".encode()
+
+
+def _offsets_for_times(consumer: Consumer, wanted: list[TopicPartition], deadline: float) -> list[TopicPartition]:
+    """offsets_for_times, retried while leaders are being elected (a topic created moments ago)."""
+    while True:
+        try:
+            return list(consumer.offsets_for_times(wanted, timeout=30))
+        except KafkaException as exc:
+            if time.monotonic() > deadline or not exc.args[0].retriable() and exc.args[0].code() not in (
+                    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE):
+                raise
+            time.sleep(0.5)
+
+
+def load_seen(kafka: KafkaSettings, topic: str, since: float, log: JsonLogger, timeout: float = 120.0
+              ) -> list[tuple[str, float]]:
+    """(key, seen_at) for every id recorded since `since` (epoch seconds), in partition order."""
+    consumer = Consumer({
+        **kafka.client_config(),
+        "group.id": f"ingestion-dedupe-loader-{uuid.uuid4().hex}",  # never committed
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "isolation.level": "read_committed",
+        "logger": kafka_logger(log),
+    })
+    out: list[tuple[str, float]] = []
+    started = time.monotonic()
+    try:
+        meta = consumer.list_topics(topic, timeout=30)
+        if topic not in meta.topics or meta.topics[topic].error is not None:
+            raise RuntimeError(f"topic {topic} does not exist: run `switchboard topics create` first")
+        parts = sorted(meta.topics[topic].partitions)
+        wanted = [TopicPartition(topic, p, int(since * 1000)) for p in parts]
+        starts = _offsets_for_times(consumer, wanted, deadline=time.monotonic() + 60)
+        assign = [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in starts]
+        consumer.assign(assign)
+        pending = set(parts)
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"reading {topic} took longer than {timeout}s")
+            for msg in consumer.consume(1000, timeout=0.5):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(msg.partition())
+                    continue
+                key, value = msg.key(), msg.value()
+                if key is None or value is None:
+                    continue
+                try:
+                    out.append((key.decode(), float(value)))
+                except (UnicodeDecodeError, ValueError):
+                    continue
+    finally:
+        consumer.close()
+    log.info("dedupe_loaded", topic=topic, ids=len(out), seconds=round(time.monotonic() - started, 3))
+    return out
