@@ -45,7 +45,28 @@ unit: venv ## Unit tests only (no broker)
 run: venv kafka ## Start a broker, the four services and demo traffic (Ctrl-C stops everything)
 	$(VENV)/bin/switchboard run
 
+HELM_VERSION := v3.22.0
+HELM := .cache/bin/helm
+HELM_STAMP := .cache/bin/.helm-$(HELM_VERSION)
+KUBE_VERSION := 1.37.0
+
+$(HELM_STAMP):
+	@command -v go >/dev/null || { echo "need go on PATH to build helm $(HELM_VERSION)"; exit 1; }
+	GOBIN=$(PWD)/.cache/bin go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@touch $(HELM_STAMP)
+
+tools: $(HELM_STAMP) ## Install the pinned helm (v3.22.0) into .cache/bin with go install
+
+helm: tools ## Lint the Helm chart (--strict) and render it with the default values
+	$(HELM) lint --strict --kube-version $(KUBE_VERSION) -f tests/deploy/values/default.yaml helm/switchboard
+	$(HELM) template switchboard helm/switchboard --kube-version $(KUBE_VERSION) \
+		-f tests/deploy/values/default.yaml >/dev/null
+
+helm-test: venv tools ## Deployment tests: chart lint, render and schema validation; image and compose files
+	$(PY) -m pytest tests/deploy -q
+
 clean: ## Remove the venv, caches and run logs (keeps the Kafka jar cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .run *.egg-info
 
 .PHONY: help venv kafka proto lint typecheck test unit run clean
+.PHONY: tools helm helm-test

@@ -1,0 +1,59 @@
+"""Shared by the deployment tests: paths, the pinned helm, rendering the chart."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "switchboard"
+VALUES_DIR = Path(__file__).parent / "values"
+FIXTURES = Path(__file__).parent / "fixtures"
+HELM_VERSION = "v3.22.0"
+HELM_MODULE = f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"
+# The chart's minimum (Chart.yaml kubeVersion: native gRPC probes) and the newest schemas shipped.
+KUBE_VERSIONS = ("1.27.0", "1.37.0")
+
+
+def helm_path() -> Path:
+    cache = Path(os.environ.get("SWITCHBOARD_CACHE_DIR", ROOT / ".cache"))
+    return cache / "bin" / "helm"
+
+
+def helm_ok(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    out = subprocess.run([str(path), "version", "--template", "{{.Version}}"], capture_output=True, text=True)
+    # Built by `go install`, helm reports its module version without the patch level ("v3.22").
+    return out.returncode == 0 and bool(out.stdout.strip()) and HELM_VERSION.startswith(out.stdout.strip())
+
+
+class HelmError(Exception):
+    pass
+
+
+def render_docs(helm: str, values: list[Path], *, chart: Path = CHART, kube: str = KUBE_VERSIONS[-1],
+                sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    args = ["template", "sb", "--namespace", "contact", "--kube-version", kube]
+    for v in values:
+        args += ["-f", str(v)]
+    for s in sets:
+        args += ["--set", s]
+    proc = subprocess.run([helm, *args, str(chart)], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise HelmError(proc.stderr)
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
