@@ -1,0 +1,142 @@
+"""deploy/compose.yaml and deploy/Dockerfile, checked without a Docker engine: structure,
+every service's environment accepted by its own config parser, scrape targets, mounts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from services.common.config import KafkaSettings, ServiceSettings
+from tests.deploy.chart import CHART, ROOT
+
+DEPLOY = ROOT / "deploy"
+SERVICES = {"ingestion": 9101, "enrichment": 9102, "routing": 9103, "survey": 9104}
+GRPC = {"routing": ("SWITCHBOARD_GRPC_PORT", 50051), "ingestion": ("INGESTION_GRPC_PORT", 50052),
+        "survey": ("SURVEY_GRPC_PORT", 50053)}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+def test_compose_has_kafka_services_and_monitoring(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) >= {"kafka", "topics", *SERVICES, "prometheus", "grafana"}
+    for name, svc in compose["services"].items():
+        assert "image" in svc, name
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+", svc["image"]) and not svc["image"].endswith(":latest"), name
+    declared = set(compose.get("volumes", {}))
+    for name, svc in compose["services"].items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name}: {source} does not exist"
+            else:
+                assert source in declared, f"{name}: named volume {source} not declared"
+
+
+def test_kafka_is_single_node_kraft_without_auto_create(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    node = env["KAFKA_NODE_ID"]
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{node}@kafka:")
+    listeners = dict(item.split("://") for item in env["KAFKA_LISTENERS"].split(","))
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in listeners
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in listeners
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(listeners) <= set(protocols)
+    advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    assert advertised["PLAINTEXT"] == "kafka:9092"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    # One node: internal topics (offsets, transactions) must fit on it.
+    assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    assert "healthcheck" in kafka
+
+
+def test_every_switchboard_container_has_a_complete_environment(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    kafka_listener = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    for name, port in SERVICES.items():
+        svc = services[name]
+        assert svc["command"] == ["python", "-m", f"services.{name}"]
+        env = {k: str(v) for k, v in svc["environment"].items()}
+        settings = ServiceSettings.from_env(name, 0, env=env)
+        assert settings.http_port == port
+        assert f"PLAINTEXT://{settings.kafka.bootstrap_servers}" in kafka_listener
+        assert f"{port}:{port}" in svc["ports"]
+        if name in GRPC:
+            var, grpc = GRPC[name]
+            assert env[var] == str(grpc) and f"{grpc}:{grpc}" in svc["ports"]
+        for var, value in env.items():
+            if var.endswith("_FILE"):
+                mounts = {v.split(":")[1]: v.split(":")[0] for v in svc.get("volumes", [])}
+                assert value in mounts, f"{name}: {var}={value} is not mounted"
+                assert (DEPLOY / mounts[value]).is_file()
+        assert svc["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        assert svc["read_only"] is True and "/tmp" in svc["tmpfs"] and svc["user"] == "10001:10001"
+        assert "/readyz" in " ".join(svc["healthcheck"]["test"])
+    topics = services["topics"]
+    assert topics["command"][:3] == ["switchboard", "topics", "create"]
+    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+    KafkaSettings.from_env({k: str(v) for k, v in topics["environment"].items()})
+    simulator = services["simulator"]
+    KafkaSettings.from_env({k: str(v) for k, v in simulator["environment"].items()})
+
+
+def test_prometheus_scrapes_every_service_and_loads_the_chart_rules(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets == {f"{name}:{port}" for name, port in SERVICES.items()}
+    mounts = dict(v.split(":")[:2] for v in compose["services"]["prometheus"]["volumes"])
+    (rules_glob,) = config["rule_files"]
+    rules_dir = str(Path(rules_glob).parent)
+    assert (DEPLOY / next(src for src, dst in mounts.items() if dst == rules_dir)).resolve() == (
+        CHART / "files" / "prometheus").resolve()
+
+
+def test_grafana_provisions_prometheus_and_the_chart_dashboards(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = dict(v.split(":")[:2] for v in grafana["volumes"])
+    provisioning = DEPLOY / next(src for src, dst in mounts.items() if dst == "/etc/grafana/provisioning")
+    (ds,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())["datasources"]
+    assert ds["url"] == "http://prometheus:9090" and ds["type"] == "prometheus"
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "switchboard.yaml").read_text())["providers"]
+    src = next(s for s, d in mounts.items() if d == provider["options"]["path"])
+    assert (DEPLOY / src).resolve() == (CHART / "files" / "dashboards").resolve()
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    text = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "") for line in lines]
+
+
+def test_image_is_python311_slim_non_root_and_copies_what_exists() -> None:
+    instructions = _dockerfile()
+    froms = [arg for op, arg in instructions if op == "FROM"]
+    assert froms and all(f.split()[0] == "python:3.11-slim" for f in froms)
+    final = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
+    users = [arg for op, arg in instructions[final:] if op == "USER"]
+    assert users and users[-1].split(":")[0] == "10001"
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["defaults"]["podSecurityContext"]["runAsUser"] == 10001
+    for op, arg in instructions:
+        if op == "COPY" and "--from" not in arg:
+            *sources, _dest = arg.split()
+            for src in sources:
+                assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
+    run = " ".join(arg for op, arg in instructions if op == "RUN")
+    assert "pip install" in run and "compileall" in run, "read-only pods need the bytecode compiled at build"
+    exposed = {int(p) for op, arg in instructions if op == "EXPOSE" for p in arg.split()}
+    assert exposed >= set(SERVICES.values()) | {p for _, p in GRPC.values()}
+    # Every package the image installs is one pyproject.toml declares.
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for pkg in re.findall(r'"(services[\w.]*|switchboard[\w.]*)"', pyproject):
+        base = ROOT / ("protos/gen/" if pkg.startswith("switchboard") else "") / pkg.replace(".", "/")
+        assert base.is_dir(), pkg
