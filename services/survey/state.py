@@ -172,8 +172,9 @@ def load_records(kafka: KafkaSettings, topic: str, log: JsonLogger, client_id: s
                     if err.code() == KafkaError._PARTITION_EOF:
                         pending.discard(msg.partition())
                     continue
-                if msg.key() is not None:
-                    out.append((msg.key(), msg.value()))
+                key = msg.key()
+                if key is not None:
+                    out.append((key, msg.value()))
     finally:
         consumer.close()
     log.info("state_loaded", topic=topic, records=len(out), seconds=round(time.monotonic() - started, 3))
