@@ -40,6 +40,9 @@ class LifecycleKind(StrEnum):
     REQUEUED = "requeued"
     VOICEMAIL = "voicemail"
     REJECTED = "rejected"
+    CALLBACK_SCHEDULED = "callback_scheduled"  # a waiting voice contact became a callback (keeps its place)
+    OFFLINE_MESSAGE = "offline_message"  # terminal: closed or past max wait, told to leave a message
+    OVERFLOWED = "overflowed"  # reason "queue:<id>" (moved, QUEUED in it follows) or "site:<name>" (terminal)
 
 
 class AgentSelection(StrEnum):
@@ -59,6 +62,8 @@ class ContactStatus(StrEnum):
     ABANDONED = "abandoned"
     VOICEMAIL = "voicemail"
     REJECTED = "rejected"
+    OFFLINE_MESSAGE = "offline_message"
+    OVERFLOWED = "overflowed"  # left to another site
 
     @property
     def terminal(self) -> bool:
@@ -176,6 +181,15 @@ class ContactEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactCallbackRequested:
+    """A waiting voice customer asks to be called back: the contact keeps its place and is later
+    assigned on the callback channel (outbound)."""
+
+    tenant_id: str
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Advances the tenant's timers (wrap-up expiry, offer timeout, max wait) to `now`."""
 
@@ -184,7 +198,7 @@ class Tick:
 
 Event = (
     AgentLogin | AgentReady | AgentNotReady | AgentLogout | WrapUpDone | OfferAccepted | OfferRejected
-    | ContactArrived | ContactAnswered | ContactAbandoned | ContactEnded | Tick
+    | ContactArrived | ContactAnswered | ContactAbandoned | ContactEnded | ContactCallbackRequested | Tick
 )
 
 
@@ -284,6 +298,9 @@ class QueueStats:
     asa_seconds: float | None
     voicemail: int = 0
     rejected: int = 0
+    callbacks: int = 0  # waiting contacts turned into callbacks (not answers, not abandons)
+    offline_messages: int = 0
+    overflowed: int = 0  # contacts that left this queue for another queue or site
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,3 +317,8 @@ class ContactView:
     skills: dict[str, int]  # effective requirements (queue's and the contact's)
     languages: frozenset[str]
     answered: bool
+    step: int = 0  # relaxation steps applied in its current queue
+    callback: bool = False  # turned into a callback while waiting
+    reserved_for: str = ""  # while set, only this (preferred) agent may take it
+    held_until: float | None = None  # accepted while closed: joins the queue at this time
+    visited: tuple[str, ...] = ()  # queues it overflowed from
