@@ -1,20 +1,46 @@
-"""python -m services.enrichment — profile table + stream loop + HTTP server."""
+"""python -m services.enrichment — rules, profile table, history, stream loop and HTTP server.
+
+Start-up: the rules are validated (a bad file exits 2 with file, line and reason); the profile
+table is read to its end before the service reports ready; on each partition assignment the
+customers' history is read back from enrichment.history.v1 before any contact is processed.
+The rules file is re-read when it changes (polled) or on SIGHUP; a bad reload is logged with its
+file, line and reason and the running rules stay.
+"""
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
+from collections.abc import Sequence
+
+from confluent_kafka import TopicPartition
+
 from services.common import topics
 from services.common.codec import decode
-from services.common.kafka import StreamLoop
+from services.common.config import ConfigError, env_float, env_str
+from services.common.kafka import Output, StreamLoop
 from services.common.runtime import Runtime
 from services.common.table import CompactedTable
 from services.enrichment import metrics
+from services.enrichment.config import RulesConfig, RulesError, load_rules, signature
 from services.enrichment.handler import EnrichmentHandler
-from services.enrichment.rules import EnrichmentRules
+from services.enrichment.history import read_history
+from services.enrichment.language import warm_up
 from switchboard.v1 import contact_pb2
 
 
 def main() -> int:
     rt = Runtime("enrichment", default_http_port=9102)
+    try:
+        rules_file = env_str("ENRICHMENT_RULES_FILE", "")
+        reload_interval = env_float("ENRICHMENT_RULES_RELOAD_SECONDS", 5.0, minimum=0.0)
+        rules = load_rules(rules_file) if rules_file else RulesConfig()
+    except (ConfigError, RulesError) as exc:
+        rt.fail_config(exc)
+    for tenant_rules in rules.tenants.values():
+        warm_up(tenant_rules.languages)
+    rt.log.info("rules_loaded", file=rules_file or "(built-in defaults)", tenants=sorted(rules.tenants))
     k = rt.settings.kafka
     profiles: CompactedTable[contact_pb2.CustomerProfile] = CompactedTable(
         k, k.topic(topics.CUSTOMERS_PROFILES.name),
@@ -35,9 +61,48 @@ def main() -> int:
             profiles.stop()
             return 0
     metrics.PROFILES.set_function(lambda: len(profiles))
-    handler = EnrichmentHandler(lookup, EnrichmentRules(), k.topic(topics.CONTACTS_ENRICHED.name))
-    loop = StreamLoop(rt.settings, [k.topic(topics.CONTACTS_NORMALIZED.name)], handler, rt.log,
-                      dlq_topic=k.topic(topics.CONTACTS_DLQ.name))
+    history_topic = k.topic(topics.ENRICHMENT_HISTORY.name)
+    lifecycle_topic = k.topic(topics.CONTACTS_LIFECYCLE.name)
+    handler = EnrichmentHandler(lookup, rules, k.topic(topics.CONTACTS_ENRICHED.name), history_topic, lifecycle_topic)
+    metrics.HISTORY.set_function(lambda: len(handler.history))
+
+    def on_assign(parts: list[TopicPartition]) -> None:
+        # Another process may have enriched these customers until now: take over its committed history.
+        handler.history = read_history(k, history_topic, rt.log)
+
+    reload_now = threading.Event()
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: reload_now.set())
+    state = {"sig": signature(rules_file) if rules_file else (), "next": time.monotonic() + reload_interval}
+
+    def tick(now: float) -> Sequence[Output]:
+        if not rules_file:
+            return []
+        due = reload_interval and time.monotonic() >= state["next"]
+        if not (reload_now.is_set() or due):
+            return []
+        state["next"] = time.monotonic() + reload_interval
+        fresh_sig = signature(rules_file)
+        if not reload_now.is_set() and fresh_sig == state["sig"]:
+            return []
+        reload_now.clear()
+        state["sig"] = fresh_sig
+        try:
+            fresh = load_rules(rules_file)
+        except RulesError as exc:
+            metrics.RULE_RELOADS.labels("failed").inc()
+            rt.log.error("rules_reload_failed", file=exc.path, line=exc.line, reason=exc.reason)
+            return []
+        for tenant_rules in fresh.tenants.values():
+            warm_up(tenant_rules.languages)
+        handler.rules = fresh
+        metrics.RULE_RELOADS.labels("ok").inc()
+        rt.log.info("rules_reloaded", file=rules_file, tenants=sorted(fresh.tenants))
+        return []
+
+    loop = StreamLoop(rt.settings, [k.topic(topics.CONTACTS_NORMALIZED.name), lifecycle_topic], handler, rt.log,
+                      dlq_topic=k.topic(topics.CONTACTS_DLQ.name), tick=tick, tick_interval=0.5,
+                      on_assign=on_assign)
     try:
         return rt.run_loop(loop, ready=profiles.caught_up.is_set)
     finally:
