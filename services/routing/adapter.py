@@ -36,10 +36,13 @@ KIND_TO_PROTO = {
     d.LifecycleKind.REQUEUED: routing_pb2.LIFECYCLE_KIND_REQUEUED,
     d.LifecycleKind.VOICEMAIL: routing_pb2.LIFECYCLE_KIND_VOICEMAIL,
     d.LifecycleKind.REJECTED: routing_pb2.LIFECYCLE_KIND_REJECTED,
+    d.LifecycleKind.CALLBACK_SCHEDULED: routing_pb2.LIFECYCLE_KIND_CALLBACK_SCHEDULED,
+    d.LifecycleKind.OFFLINE_MESSAGE: routing_pb2.LIFECYCLE_KIND_OFFLINE_MESSAGE,
+    d.LifecycleKind.OVERFLOWED: routing_pb2.LIFECYCLE_KIND_OVERFLOWED,
 }
 
 
-ContactInput = d.ContactArrived | d.ContactAnswered | d.ContactAbandoned | d.ContactEnded
+ContactInput = d.ContactArrived | d.ContactAnswered | d.ContactAbandoned | d.ContactEnded | d.ContactCallbackRequested
 AgentInput = (
     d.AgentLogin | d.AgentReady | d.AgentNotReady | d.AgentLogout | d.WrapUpDone | d.OfferAccepted | d.OfferRejected
 )
@@ -77,6 +80,8 @@ def contact_to_domain(enriched: contact_pb2.EnrichedContact) -> ContactInput:
     if step == contact_pb2.CONTACT_STEP_ENDED:
         return d.ContactEnded(tenant_id=tenant, contact_id=ev.contact_id,
                               talk_seconds=ev.handle.talk_seconds, hold_seconds=ev.handle.hold_seconds)
+    if step == contact_pb2.CONTACT_STEP_CALLBACK_REQUESTED:
+        return d.ContactCallbackRequested(tenant_id=tenant, contact_id=ev.contact_id)
     raise UnsupportedEvent("unsupported_step")
 
 
@@ -159,6 +164,8 @@ def queue_stats_to_proto(s: d.QueueStats) -> routing_pb2.QueueStats:
         tenant_id=s.tenant_id, queue_id=s.queue_id, waiting=s.waiting, oldest_wait_seconds=s.oldest_wait_seconds,
         offered=s.offered, answered=s.answered, abandoned=s.abandoned, short_abandoned=s.short_abandoned,
         answered_within_sl=s.answered_within_sl, abandoned_after_sl=s.abandoned_after_sl,
+        voicemail=s.voicemail, rejected=s.rejected, callbacks=s.callbacks, offline_messages=s.offline_messages,
+        overflowed=s.overflowed,
     )
     msg.agents_by_state.update(s.agents_by_state)
     if s.service_level is not None:

@@ -169,7 +169,7 @@ class GetQueueStatsRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., queue_id: _Optional[str] = ...) -> None: ...
 
 class QueueStats(_message.Message):
-    __slots__ = ("tenant_id", "queue_id", "waiting", "oldest_wait_seconds", "agents_by_state", "offered", "answered", "abandoned", "short_abandoned", "answered_within_sl", "abandoned_after_sl", "service_level", "asa_seconds")
+    __slots__ = ("tenant_id", "queue_id", "waiting", "oldest_wait_seconds", "agents_by_state", "offered", "answered", "abandoned", "short_abandoned", "answered_within_sl", "abandoned_after_sl", "service_level", "asa_seconds", "voicemail", "rejected", "callbacks", "offline_messages", "overflowed")
     class AgentsByStateEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +190,11 @@ class QueueStats(_message.Message):
     ABANDONED_AFTER_SL_FIELD_NUMBER: _ClassVar[int]
     SERVICE_LEVEL_FIELD_NUMBER: _ClassVar[int]
     ASA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    VOICEMAIL_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    CALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    OFFLINE_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOWED_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     queue_id: str
     waiting: int
@@ -203,7 +208,12 @@ class QueueStats(_message.Message):
     abandoned_after_sl: int
     service_level: float
     asa_seconds: float
-    def __init__(self, tenant_id: _Optional[str] = ..., queue_id: _Optional[str] = ..., waiting: _Optional[int] = ..., oldest_wait_seconds: _Optional[float] = ..., agents_by_state: _Optional[_Mapping[str, int]] = ..., offered: _Optional[int] = ..., answered: _Optional[int] = ..., abandoned: _Optional[int] = ..., short_abandoned: _Optional[int] = ..., answered_within_sl: _Optional[int] = ..., abandoned_after_sl: _Optional[int] = ..., service_level: _Optional[float] = ..., asa_seconds: _Optional[float] = ...) -> None: ...
+    voicemail: int
+    rejected: int
+    callbacks: int
+    offline_messages: int
+    overflowed: int
+    def __init__(self, tenant_id: _Optional[str] = ..., queue_id: _Optional[str] = ..., waiting: _Optional[int] = ..., oldest_wait_seconds: _Optional[float] = ..., agents_by_state: _Optional[_Mapping[str, int]] = ..., offered: _Optional[int] = ..., answered: _Optional[int] = ..., abandoned: _Optional[int] = ..., short_abandoned: _Optional[int] = ..., answered_within_sl: _Optional[int] = ..., abandoned_after_sl: _Optional[int] = ..., service_level: _Optional[float] = ..., asa_seconds: _Optional[float] = ..., voicemail: _Optional[int] = ..., rejected: _Optional[int] = ..., callbacks: _Optional[int] = ..., offline_messages: _Optional[int] = ..., overflowed: _Optional[int] = ...) -> None: ...
 
 class GetQueueStatsResponse(_message.Message):
     __slots__ = ("queues",)
