@@ -275,6 +275,24 @@ def test_routing_queue_config_mounted_from_deploy_config(render: Any) -> None:
     assert d["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 
 
+@pytest.mark.parametrize(("svc", "var", "file"), [
+    ("routing", "SWITCHBOARD_QUEUES_FILE", "queues.yaml"),
+    ("enrichment", "ENRICHMENT_RULES_FILE", "enrichment.yaml"),
+    ("survey", "SURVEY_POLICY_FILE", "survey.yaml"),
+])
+def test_config_files_mounted_from_deploy_config(render: Any, svc: str, var: str, file: str) -> None:
+    docs = render("default")
+    c = container(one(docs, "Deployment", f"sb-switchboard-{svc}"))
+    path = Path(env_of(c)[var]["value"])
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == "config"]
+    assert path == Path(mount["mountPath"]) / file and mount["readOnly"] is True
+    assert "subPath" not in mount, "a subPath mount never sees ConfigMap updates (the services reload their files)"
+    cm = one(docs, "ConfigMap", f"sb-switchboard-{svc}-config")
+    assert cm["data"][file].strip() == (ROOT / "deploy" / "config" / file).read_text().strip()
+    source = (ROOT / "services" / svc / "__main__.py").read_text()
+    assert f'"{var}"' in source, f"services/{svc} does not read {var}"
+
+
 def test_inline_config_content_is_what_routing_loads(render: Any, tmp_path: Path) -> None:
     docs = render("hpa-off")
     cm = one(docs, "ConfigMap", "sb-switchboard-routing-config")
