@@ -20,6 +20,7 @@ from services.routing.domain import (
     ContactAbandoned,
     ContactAnswered,
     ContactArrived,
+    ContactCallbackRequested,
     ContactEnded,
     ContactStatus,
     Lifecycle,
@@ -32,7 +33,7 @@ from services.routing.domain import (
     WrapUpDone,
 )
 from services.routing.engine import RoutingEngine
-from services.routing.queues import QueueConfig, QueuesConfig, TenantConfig
+from services.routing.queues import Action, Hours, Overflow, QueueConfig, QueuesConfig, Step, TenantConfig
 
 T = "acme"
 V, C, E = Channel.VOICE, Channel.CHAT, Channel.EMAIL
@@ -682,22 +683,36 @@ from hypothesis import strategies as st  # noqa: E402
 from services.routing.domain import BLOCKING_CHANNELS, DEFAULT_CAPACITY  # noqa: E402
 
 PROPERTY_QUEUES = (
-    QueueConfig("voice", channel=V, skills={"s1": 2}, wrap_up_seconds=5),
-    QueueConfig("chat", channel=C, language="en", agent_selection=AgentSelection.FEWEST_CONTACTS),
+    # relaxation: s1 2 -> s1 1 (any language) after 20 s -> anyone after 60 s; callbacks after 50 s
+    QueueConfig("voice", channel=V, skills={"s1": 2}, wrap_up_seconds=5, language="en",
+                steps=(Step(20, {"s1": 1}, keep_language=False), Step(60, {}, keep_language=False)),
+                max_wait_seconds=50, max_wait_action=Action.CALLBACK),
+    QueueConfig("chat", channel=C, language="en", agent_selection=AgentSelection.FEWEST_CONTACTS,
+                preferred_agent_wait_seconds=30),
     QueueConfig("any", offer_timeout_seconds=10, max_wait_seconds=60, max_length=3,
-                agent_selection=AgentSelection.ROUND_ROBIN, wrap_up_seconds=3),
+                agent_selection=AgentSelection.ROUND_ROBIN, wrap_up_seconds=3,
+                overflow=Overflow(queue="skilled", after_seconds=45, when_no_agents=True)),
     QueueConfig("skilled", skills={"s2": 1}, agent_selection=AgentSelection.MOST_SKILLED,
-                offer_timeout_seconds=5, sla_boost_window_seconds=20),
+                offer_timeout_seconds=5, sla_boost_window_seconds=20, preferred_agent_wait_seconds=15,
+                overflow=Overflow(site="remote", after_seconds=90)),
+    # 1970-01-01 (the tests' clock starts there) was a Thursday
+    QueueConfig("night", hours=Hours("UTC", {3: ((5, 12), (25, 40))}), closed_action=Action.CALLBACK,
+                max_wait_seconds=40, max_wait_action=Action.OFFLINE_MESSAGE, steps=(Step(30),)),
+    QueueConfig("closed", hours=Hours("Europe/Madrid", {0: ((8 * 60, 18 * 60),)}), closed_action=Action.QUEUE,
+                overflow=Overflow(queue="voice", when_no_agents=True)),
 )
 TENANTS = (T, "other")  # "other" has no queues of its own: implicit queues with the defaults
 AGENTS = ("a1", "a2", "a3", "a4")
 CONTACTS = tuple(f"c{i}" for i in range(16))
-QUEUE_IDS = ("voice", "chat", "any", "skilled", "adhoc")
+QUEUE_IDS = ("voice", "chat", "any", "skilled", "adhoc", "night", "closed")
 CHANNELS = (V, V, C, C, E, Channel.SMS)
 ALL_KINDS = (
     "login", "login", "ready", "ready", "not_ready", "logout", "wrap_done", "accept", "accept", "reject",
     "arrive", "arrive", "arrive", "arrive", "arrive", "arrive", "answer", "abandon", "end", "end", "tick", "tick",
+    "callback",
 )
+TERMINAL_KINDS = (LifecycleKind.ENDED, LifecycleKind.ABANDONED, LifecycleKind.VOICEMAIL, LifecycleKind.REJECTED,
+                  LifecycleKind.OFFLINE_MESSAGE)
 # A busy contact center: few agents, many arrivals, so agents fill up to their capacity.
 LOADED_KINDS = ("login", "ready", "accept", "accept", "tick", "end", *["arrive"] * 8)
 
@@ -722,11 +737,13 @@ class Model:
         self.finished: set[tuple[str, str]] = set()
         self.pending: set[tuple[str, str]] = set()  # busy agents who asked for not-ready
         self.now = 0.0
+        self.last_event: object = None
 
     def send(self, event: object) -> list[Output]:
         agent_key = (getattr(event, "tenant_id", ""), getattr(event, "agent_id", ""))
         before = self.e.get_agent(*agent_key)
         out = self.e.handle(event, self.now)
+        self.last_event = event
         # A not-ready asked for while busy (or an offer missed while busy) waits for the contacts.
         after = self.e.get_agent(*agent_key)
         busy = (AgentState.BUSY, AgentState.RESERVED)
@@ -747,18 +764,25 @@ class Model:
                 self.holder[key] = o.agent_id
             if isinstance(o, Lifecycle):
                 key = (o.tenant_id, o.contact_id)
-                if o.kind in (LifecycleKind.QUEUED, LifecycleKind.REJECTED):
-                    assert isinstance(event, ContactArrived) and key not in self.arrivals
+                terminal = o.kind in TERMINAL_KINDS or (o.kind is LifecycleKind.OVERFLOWED
+                                                        and o.reason.startswith("site:"))
+                if (isinstance(event, ContactArrived) and event.contact_id == o.contact_id
+                        and key not in self.arrivals):  # the arrival is accepted, refused or sent away at once
+                    assert o.kind in (LifecycleKind.QUEUED, LifecycleKind.REJECTED, LifecycleKind.VOICEMAIL,
+                                      LifecycleKind.OFFLINE_MESSAGE)
                     self.arrivals[key] = event
-                if o.kind in (LifecycleKind.REQUEUED, LifecycleKind.ENDED, LifecycleKind.ABANDONED,
-                              LifecycleKind.VOICEMAIL):
+                elif o.kind is LifecycleKind.QUEUED:  # only a first arrival or an overflow queues a contact
+                    assert o.reason.startswith("overflow:") and key in self.arrivals and key not in self.holder
+                if o.kind is LifecycleKind.OVERFLOWED:
+                    assert key not in self.holder, "an offered or assigned contact never overflows"
+                if o.kind in (LifecycleKind.REQUEUED, LifecycleKind.ENDED, LifecycleKind.ABANDONED):
                     self.holder.pop(key, None)
                 if o.kind is LifecycleKind.REQUEUED and o.reason == "offer_timeout":
                     missed = self.e.get_agent(o.tenant_id, o.agent_id)
                     if missed is not None and missed.state in (AgentState.BUSY, AgentState.RESERVED):
                         self.pending.add((o.tenant_id, o.agent_id))
-                if o.kind in (LifecycleKind.ENDED, LifecycleKind.ABANDONED, LifecycleKind.VOICEMAIL,
-                              LifecycleKind.REJECTED):
+                if terminal:
+                    assert key not in self.holder or o.kind in (LifecycleKind.ENDED, LifecycleKind.ABANDONED)
                     assert key not in self.finished, f"{key} finished twice"
                     self.finished.add(key)
         return out
@@ -821,7 +845,12 @@ class Model:
             assert contact is not None
             position = e.contact_position(tenant, contact_id, self.now)
             assert position is not None and 1 <= position[0] <= len(waiting)
+            if contact.held_until is not None:  # accepted while closed: nobody takes it before the opening
+                assert contact.held_until > self.now or self.last_event != Tick(tenant)
+                continue
             for agent_id, view in views.items():
+                if contact.reserved_for and agent_id != contact.reserved_for:
+                    continue  # reserved for its preferred agent
                 if not self.has_room(tenant, view, contact.channel):
                     continue
                 login = self.logins[(tenant, agent_id)]
@@ -905,6 +934,8 @@ def random_event(data: st.DataObject, m: Model) -> object:
         return ContactAnswered(tenant, contact, m.holder.get((tenant, contact)) or data.draw(st.sampled_from(m.agents)))
     if kind == "abandon":
         return ContactAbandoned(tenant, pick(live, CONTACTS, "contact"))
+    if kind == "callback":
+        return ContactCallbackRequested(tenant, pick(live, CONTACTS, "contact"))
     if kind == "end":
         return ContactEnded(tenant, pick(active or live, CONTACTS, "contact"),
                             talk_seconds=data.draw(st.floats(0, 100), label="talk"))
