@@ -45,6 +45,9 @@ unit: venv ## Unit tests only (no broker)
 run: venv kafka ## Start a broker, the four services and demo traffic (Ctrl-C stops everything)
 	$(VENV)/bin/switchboard run
 
+bench: venv ## Benchmarks: tables and bench/results/<stage>.json (BENCH_STAGES=engine selects; BENCH_PROFILE=1 profiles)
+	$(PY) -m bench.run
+
 HELM_VERSION := v3.22.0
 HELM := .cache/bin/helm
 HELM_STAMP := .cache/bin/.helm-$(HELM_VERSION)
@@ -70,3 +73,4 @@ clean: ## Remove the venv, caches and run logs (keeps the Kafka jar cache)
 
 .PHONY: help venv kafka proto lint typecheck test unit run clean
 .PHONY: tools helm helm-test
+.PHONY: bench
