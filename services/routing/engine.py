@@ -325,8 +325,9 @@ class RoutingEngine:
         changes: list[Change] = []
         for tenant_id in sorted(t for t, ten in self._tenants.items() if ten.marks):
             t = self._tenants[tenant_id]
-            marks, t.marks = t.marks, set()
-            for kind, entity_id in sorted(marks, key=lambda m: (_KIND_ORDER[m[0]], m[1])):
+            marks = sorted(t.marks, key=lambda m: (_KIND_ORDER[m[0]], m[1]))
+            t.marks.clear()  # in place: agents hold the same set
+            for kind, entity_id in marks:
                 changes.append((tenant_id, kind, entity_id, self._record(t, kind, entity_id)))
         return changes
 
@@ -377,7 +378,7 @@ class RoutingEngine:
                         contacts.append({**record, "contact_id": entity_id})
                 else:
                     raise ValueError(f"unknown record kind {kind!r}")
-            placeholder = _Group(_Queue(QueueConfig("")), Channel.VOICE, {}, frozenset())
+            placeholder = _Group(_Queue(QueueConfig(""), implicit=True), Channel.VOICE, {}, frozenset())
             for record in contacts:
                 c = _contact_from_record(record, placeholder)
                 if c.queue_id not in t.queues:
@@ -1287,6 +1288,7 @@ class RoutingEngine:
         t = _Tenant(tenant_id, self._config.tenant(tenant_id))
         for queue_id, cfg in t.config.queues.items():
             t.queues[queue_id] = _Queue(cfg, implicit=False)
+            t.marks.add(("queue", queue_id))
         self._tenants[tenant_id] = t
         t.marks.add(("tenant", ""))
         return t
