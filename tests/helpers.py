@@ -154,14 +154,16 @@ class ServiceProcess:
 
 def start_service(name: str, env: dict[str, str], log_dir: Path, **extra_env: str) -> ServiceProcess:
     http_port = free_port()
-    penv = dict(env, SWITCHBOARD_HTTP_PORT=str(http_port), SWITCHBOARD_INSTANCE_ID=f"{name}-{uuid.uuid4().hex[:6]}",
-                **extra_env)
+    # A fixed SWITCHBOARD_INSTANCE_ID (in extra_env) restarts "the same pod": same transactional id.
+    penv = dict(env, SWITCHBOARD_HTTP_PORT=str(http_port))
+    penv.setdefault("SWITCHBOARD_INSTANCE_ID", f"{name}-{uuid.uuid4().hex[:6]}")
+    penv.update(extra_env)
     grpc_port = None
     if name == "routing":
         grpc_port = int(extra_env.get("SWITCHBOARD_GRPC_PORT") or free_port())
         penv["SWITCHBOARD_GRPC_PORT"] = str(grpc_port)
     log_path = log_dir / f"{name}.log"
-    out = open(log_path, "wb")  # noqa: SIM115 (kept open for the process' life)
+    out = open(log_path, "ab")  # noqa: SIM115 (kept open for the process' life)
     proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=penv, cwd=ROOT, stdout=out,
                             stderr=subprocess.STDOUT)
     return ServiceProcess(name, proc, http_port, log_path, grpc_port)

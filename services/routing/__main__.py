@@ -1,23 +1,49 @@
-"""python -m services.routing — the ACD: Kafka loop in a thread, grpc.aio API in the main loop."""
+"""python -m services.routing — the ACD: Kafka loop in a thread, grpc.aio API in the main loop.
+
+Start-up order: the state reader starts reading routing.state.v1; the loop joins the consumer
+group; on assignment the owned tenants are loaded from the state (after the reader reached the
+topic's end) and only then are events processed. The queue file is re-read when it changes (or on
+SIGHUP); a bad file is logged with its line and reason and the running configuration stays.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
+from pathlib import Path
 
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
 from services.common import topics
-from services.common.config import ConfigError, env_int, env_str
-from services.common.kafka import StreamLoop
+from services.common.config import ConfigError, env_float, env_int, env_str
+from services.common.kafka import StreamLoop, producer_config
+from services.common.logging import kafka_logger
 from services.common.runtime import Runtime
 from services.routing.collector import EngineCollector
 from services.routing.engine import RoutingEngine
-from services.routing.grpc_api import NOT_SERVING, SERVICE_NAME, SERVING, RoutingServicer, build_server
+from services.routing.grpc_api import NOT_SERVING, SERVICE_NAME, SERVING, EngineViews, RoutingServicer, build_server
 from services.routing.queues import ConfigError as QueueConfigError
 from services.routing.queues import QueuesConfig, load_queues
 from services.routing.service import RoutingHandler
+from services.routing.state import StateStore
+
+
+def _signature(path: str) -> tuple[tuple[str, int, int], ...]:
+    """What changes when the queue file (or a file of the queue directory) changes."""
+    p = Path(path)
+    files = sorted(p.glob("*.y*ml")) if p.is_dir() else [p]
+    out = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        out.append((str(f), st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def main() -> int:
@@ -25,6 +51,7 @@ def main() -> int:
     try:
         grpc_port = env_int("SWITCHBOARD_GRPC_PORT", 50051, minimum=0, maximum=65535)
         queues_file = env_str("SWITCHBOARD_QUEUES_FILE", "")
+        reload_interval = env_float("SWITCHBOARD_QUEUES_RELOAD_SECONDS", 5.0, minimum=0.0)
         queues = load_queues(queues_file) if queues_file else QueuesConfig.default()
     except (ConfigError, QueueConfigError) as exc:
         rt.fail_config(exc)
@@ -33,13 +60,38 @@ def main() -> int:
     lock = threading.Lock()
     contacts_topic = k.topic(topics.CONTACTS_ENRICHED.name)
     agents_topic = k.topic(topics.AGENTS_EVENTS.name)
+    state_topic = k.topic(topics.ROUTING_STATE.name)
+    client_id = f"routing-{rt.settings.instance_id}"
+
+    admin = AdminClient({**k.client_config(), "client.id": client_id, "logger": kafka_logger(rt.log)})
+    meta = admin.list_topics(timeout=30)
+    counts = {}
+    for name in (contacts_topic, agents_topic, state_topic):
+        if name not in meta.topics or meta.topics[name].error is not None:
+            rt.fail_config(ConfigError(f"topic {name} does not exist: run `switchboard topics create` first"))
+        counts[name] = len(meta.topics[name].partitions)
+    if counts[contacts_topic] != counts[agents_topic]:
+        rt.fail_config(ConfigError(
+            f"{contacts_topic} has {counts[contacts_topic]} partitions and {agents_topic} "
+            f"{counts[agents_topic]}: they must be co-partitioned by tenant (same count)"))
+    partitions = counts[contacts_topic]
+
+    store = StateStore(k, state_topic, rt.log, client_id).start()
     handler = RoutingHandler(engine, contacts_topic, agents_topic, k.topic(topics.ROUTING_ASSIGNMENTS.name),
-                             k.topic(topics.CONTACTS_LIFECYCLE.name))
+                             k.topic(topics.CONTACTS_LIFECYCLE.name), state_topic=state_topic, store=store,
+                             log=rt.log)
     loop = StreamLoop(rt.settings, [contacts_topic, agents_topic], handler, rt.log,
-                      dlq_topic=k.topic(topics.CONTACTS_DLQ.name), tick=handler.tick, tick_interval=0.5, lock=lock)
+                      dlq_topic=k.topic(topics.CONTACTS_DLQ.name), tick=handler.tick, tick_interval=0.5, lock=lock,
+                      on_assign=lambda parts: handler.on_assign(parts, partitions), on_revoke=handler.on_revoke)
     REGISTRY.register(EngineCollector(engine, lock, lambda: list(handler.tenants)))
     rt.start_http(lambda: loop.assigned.is_set())
     failure: list[BaseException] = []
+    # Owned tenants are answered from the live engine; the rest from routing.state.v1.
+    views = EngineViews(engine, lock, lambda tenant: tenant in handler.tenants, store, time.time, queues)
+    publisher = Producer({**producer_config(k, f"{client_id}-grpc"), "logger": kafka_logger(rt.log)})
+    reload_now = threading.Event()
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: reload_now.set())
 
     def run_loop() -> None:
         try:
@@ -48,8 +100,21 @@ def main() -> int:
             failure.append(exc)
             rt.stop.set()
 
+    def reload_queues() -> None:
+        nonlocal queues
+        try:
+            fresh = load_queues(queues_file)
+        except QueueConfigError as exc:
+            rt.log.error("queues_reload_failed", file=exc.path, line=exc.line, reason=exc.reason)
+            return
+        with lock:
+            engine.reload(fresh)
+        views.reload(fresh)
+        queues = fresh
+        rt.log.info("queues_reloaded", file=queues_file, tenants=len(fresh.tenants))
+
     async def serve() -> None:
-        servicer = RoutingServicer(engine, lock, time.time)
+        servicer = RoutingServicer(views, publisher, agents_topic)
         server, health, port = build_server(servicer, grpc_port)
         await server.start()
         rt.log.info("grpc_listening", port=port, services=[SERVICE_NAME, "grpc.health.v1.Health"])
@@ -58,11 +123,20 @@ def main() -> int:
         thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)
         thread.start()
         serving = False
+        signature = _signature(queues_file) if queues_file else ()
+        next_check = time.monotonic() + reload_interval
         while not rt.stop.is_set():
             if loop.assigned.is_set() and not serving:
                 serving = True
                 for name in ("", SERVICE_NAME):
                     await health.set(name, SERVING)
+            if queues_file and (reload_now.is_set() or (reload_interval and time.monotonic() >= next_check)):
+                next_check = time.monotonic() + reload_interval
+                fresh_signature = _signature(queues_file)
+                if reload_now.is_set() or fresh_signature != signature:
+                    reload_now.clear()
+                    signature = fresh_signature
+                    await asyncio.to_thread(reload_queues)
             await asyncio.sleep(0.1)
         for name in ("", SERVICE_NAME):
             await health.set(name, NOT_SERVING)
@@ -70,6 +144,8 @@ def main() -> int:
         await server.stop(grace=5)
 
     asyncio.run(serve())
+    publisher.flush(5)
+    store.stop()
     if rt.http:
         rt.http.stop()
     if failure:

@@ -6,23 +6,59 @@ crash produces the same ids (consumers can drop repeats)."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable, Sequence
 
-from confluent_kafka import Message
+from confluent_kafka import Message, TopicPartition
 
 from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode, derived_event_id
 from services.common.dlq import Reject
 from services.common.kafka import Output
+from services.common.logging import JsonLogger
 from services.routing import adapter, metrics
 from services.routing import domain as d
 from services.routing.engine import RoutingEngine
+from services.routing.state import Change, changes_to_outputs, partition_for
+from services.routing.state import StateStore as StateStore
 from switchboard.v1 import agent_pb2, contact_pb2
 
 PB = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+CONTEXT_KIND = "context"  # state records of the service (not the engine): enrichment facts per live contact
+_LIVE = (d.ContactStatus.WAITING, d.ContactStatus.OFFERED, d.ContactStatus.ASSIGNED)
+
+
+def _slim_context(enriched: contact_pb2.EnrichedContact) -> contact_pb2.EnrichedContact:
+    """Only what lifecycle events carry (no addresses, no message text): kept per live contact."""
+    slim = contact_pb2.EnrichedContact()
+    contact = enriched.contact
+    if contact.envelope.HasField("trace"):
+        slim.contact.envelope.trace.CopyFrom(contact.envelope.trace)
+    detail = contact.WhichOneof("detail")
+    if detail == "voice":
+        slim.contact.voice.ivr_seconds = contact.voice.ivr_seconds
+    elif detail in ("sms", "callback", "email", "chat", "voicemail"):
+        getattr(slim.contact, detail).SetInParent()
+    slim.profile.has_mobile = enriched.profile.has_mobile
+    slim.profile.has_email = enriched.profile.has_email
+    slim.profile.segments.extend(enriched.profile.segments)
+    return slim
+
+
+def _context_record(slim: contact_pb2.EnrichedContact) -> dict[str, object]:
+    return {"v": 1, "pb": base64.b64encode(slim.SerializeToString()).decode()}
+
+
+def _context_from_record(record: dict[str, object]) -> contact_pb2.EnrichedContact:
+    msg = contact_pb2.EnrichedContact()
+    msg.ParseFromString(base64.b64decode(str(record.get("pb", ""))))
+    return msg
 
 
 class RoutingHandler:
+    """Owns the tenants of the partitions assigned to this replica. Each batch's decisions, the
+    state records they changed (routing.state.v1) and the input offsets commit together."""
+
     def __init__(
         self,
         engine: RoutingEngine,
@@ -30,18 +66,67 @@ class RoutingHandler:
         agents_topic: str,
         assignments_topic: str,
         lifecycle_topic: str,
+        state_topic: str | None = None,
+        store: StateStore | None = None,
         clock: Callable[[], float] = time.time,
+        log: JsonLogger | None = None,
     ) -> None:
         self.engine = engine
         self.contacts_topic = contacts_topic
         self.agents_topic = agents_topic
         self.assignments_topic = assignments_topic
         self.lifecycle_topic = lifecycle_topic
+        self.state_topic = state_topic
+        self.store = store
         self.clock = clock
+        self.log = log
         self.tenants: set[str] = set()
+        self.partitions = 0  # partitions of the input topics (co-partitioned by tenant)
         # What enrichment knew of each live contact; lifecycle events carry the non-personal parts.
         self.context: dict[tuple[str, str], contact_pb2.EnrichedContact] = {}
-        self._tick_seq = 0
+        self._context_changes: list[Change] = []
+
+    # -- ownership (called by the stream loop under its lock) -------------------------------------
+
+    def on_assign(self, partitions: list[TopicPartition], partition_count: int) -> None:
+        """Loads the tenants of the newly assigned partitions from routing.state.v1."""
+        self.partitions = partition_count
+        owned = {tp.partition for tp in partitions if tp.topic == self.contacts_topic}
+        if self.store is None or not owned:
+            return
+        started = time.monotonic()
+        if not self.store.wait_caught_up(timeout=120):
+            raise RuntimeError("routing.state.v1 not read to its end within 120 s; refusing to own tenants")
+        now = self.clock()
+        loaded = 0
+        for tenant in self.store.tenants():
+            if partition_for(tenant.encode(), partition_count) not in owned or tenant in self.tenants:
+                continue
+            records = self.store.records(tenant)
+            self.engine.load_tenant(tenant, [r for r in records if r[0] != CONTEXT_KIND], now)
+            for kind, contact_id, record in records:
+                if kind == CONTEXT_KIND:
+                    self.context[(tenant, contact_id)] = _context_from_record(record)
+            self.tenants.add(tenant)
+            loaded += 1
+        self.engine.drain_changes()  # loading is not a change
+        if self.log is not None:
+            self.log.info("tenants_loaded", tenants=loaded, partitions=sorted(owned),
+                          seconds=round(time.monotonic() - started, 3))
+
+    def on_revoke(self, partitions: list[TopicPartition]) -> None:
+        gone = {tp.partition for tp in partitions if tp.topic == self.contacts_topic}
+        if not gone or not self.partitions:
+            return
+        for tenant in sorted(self.tenants):
+            if partition_for(tenant.encode(), self.partitions) in gone:
+                self.engine.drop_tenant(tenant)
+                self.tenants.discard(tenant)
+                for key in [k for k in self.context if k[0] == tenant]:
+                    del self.context[key]
+        self.engine.drain_changes()
+
+    # -- processing ---------------------------------------------------------------------------
 
     def handle(self, msg: Message) -> Sequence[Output]:
         now = self.clock()
@@ -63,25 +148,42 @@ class RoutingHandler:
             except adapter.UnsupportedEvent as exc:
                 raise Reject(str(exc), "routing does not handle this contact step") from None
             envelope = enriched.contact.envelope
-            if isinstance(event, d.ContactArrived):
-                self.context[(event.tenant_id, event.contact_id)] = enriched
+            if isinstance(event, d.ContactArrived) and self.engine.contact_status(
+                    event.tenant_id, event.contact_id) is None:
+                slim = _slim_context(enriched)
+                self.context[(event.tenant_id, event.contact_id)] = slim
+                self._context_changes.append((event.tenant_id, CONTEXT_KIND, event.contact_id,
+                                              _context_record(slim)))
         if not envelope.tenant_id or not envelope.event_id:
             raise Reject("missing_field", "envelope.tenant_id and envelope.event_id are required")
         self.tenants.add(envelope.tenant_id)
         outputs = self.engine.handle(event, now)
         rejected = [o for o in outputs if isinstance(o, d.Rejected)]
+        encoded = self._encode(outputs, envelope.event_id, now)
+        encoded.extend(self._state_outputs())
         if rejected and len(rejected) == len(outputs):
+            if encoded:  # nothing should have changed; never lose a state record if something did
+                return encoded
             raise Reject("invalid_for_state", rejected[0].reason)
-        return self._encode(outputs, envelope.event_id, now)
+        return encoded
 
     def tick(self, now: float) -> Sequence[Output]:
         out: list[Output] = []
         for tenant in sorted(self.tenants):
-            self._tick_seq += 1
             results = self.engine.handle(d.Tick(tenant_id=tenant), now)
             if results:
                 out.extend(self._encode(results, derived_event_id(f"tick/{tenant}", f"{now:.6f}"), now))
+        out.extend(self._state_outputs())
         return out
+
+    def _state_outputs(self) -> list[Output]:
+        changes = self.engine.drain_changes()
+        if self._context_changes:
+            changes = [*changes, *self._context_changes]
+            self._context_changes = []
+        if self.state_topic is None or not changes:
+            return []
+        return changes_to_outputs(changes, self.state_topic)
 
     def _encode(self, outputs: Sequence[object], cause_id: str, now: float) -> list[Output]:
         encoded: list[Output] = []
@@ -95,9 +197,9 @@ class RoutingHandler:
                 lc = adapter.lifecycle_to_proto(o, cause_id, i, now, ctx)
                 encoded.append(Output(self.lifecycle_topic, o.tenant_id.encode(), lc.SerializeToString(), PB))
                 self._observe(o, ctx)
-                if o.kind in (d.LifecycleKind.ENDED, d.LifecycleKind.ABANDONED, d.LifecycleKind.VOICEMAIL,
-                              d.LifecycleKind.REJECTED):
-                    self.context.pop(key, None)
+                if self.engine.contact_status(o.tenant_id, o.contact_id) not in _LIVE:
+                    if self.context.pop(key, None) is not None:
+                        self._context_changes.append((o.tenant_id, CONTEXT_KIND, o.contact_id, None))
         return encoded
 
     @staticmethod
