@@ -348,7 +348,10 @@ def _hours(p: _Parser, node: Node, name: str) -> Hours | None:
         if not isinstance(hol_node, SequenceNode):
             raise p.error(hol_node, f"{name}.holidays: expected a list of dates (YYYY-MM-DD)")
         for day_node in hol_node.value:
-            value = p.scalar(day_node)
+            try:
+                value = p.scalar(day_node)
+            except ValueError:  # YAML read it as a date that does not exist (2026-02-30)
+                value = day_node.value
             if isinstance(value, str):
                 try:
                     value = date.fromisoformat(value)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -8,21 +9,26 @@ import pytest
 from services.routing.domain import AgentSelection, Channel
 from services.routing.queues import (
     _QUEUE_OPTIONS,
+    Action,
     ConfigError,
+    Hours,
+    Overflow,
     QueueConfig,
     QueuesConfig,
+    Step,
     load_queues,
     parse_queues,
 )
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "queues.yaml"
+EXAMPLE_DIR = EXAMPLE.parent / "queues.d"
 
 
 def test_example_file_loads_with_the_demo_queues() -> None:
     config = load_queues(EXAMPLE)
     assert set(config.tenants) == {"default", "acme"}
     acme = config.tenant("acme")
-    assert set(acme.queues) == {"support", "billing", "sales", "spanish", "vip"}
+    assert set(acme.queues) == {"support", "billing", "sales", "spanish", "vip", "tier2"}
     support = acme.queues["support"]
     assert support.channel is Channel.VOICE and support.skills == {"support": 2}
     assert acme.queues["sales"].channel is Channel.CHAT and acme.queues["sales"].language == "en"
@@ -133,6 +139,50 @@ Q = "tenants.acme.queues.support"
         ("tenants:\n  acme:\n    queues:\n      support:\n        channel: voice\n       skills: {}\n", 6,
          "invalid YAML: "),
         ("tenants:\n  acme: [\n", 3, "invalid YAML: "),
+        # relaxation steps
+        (HEAD + "        steps: {after_seconds: 3}\n", 5, f"{Q}.steps: expected a list of steps, got a mapping"),
+        (HEAD + "        steps:\n          - {skills: {a: 1}}\n", 6, f"{Q}.steps[0]: missing key 'after_seconds'"),
+        (HEAD + "        steps:\n          - {after_seconds: 10, skills: {a: 1}}\n          - {after_seconds: 10}\n", 7,
+         f"{Q}.steps[1].after_seconds: must be greater than the previous step's (10)"),
+        (HEAD + "        steps:\n          - {after_seconds: 10, skills: {a: 1}}\n", 6,
+         f"{Q}.steps[0]: the last step admits any agent of the queue"),
+        (HEAD + "        steps:\n          - {after_seconds: 5, language: maybe}\n          - {after_seconds: 9}\n", 6,
+         f"{Q}.steps[0].language: must be keep or any, got str 'maybe'"),
+        (HEAD + "        steps:\n          - {after_seconds: 5, skill: {a: 1}}\n", 6,
+         f"{Q}.steps[0]: unknown key 'skill'"),
+        # business hours
+        (HEAD + "        hours: {weekly: {}}\n", 5, f"{Q}.hours: missing key 'time_zone'"),
+        (HEAD + "        hours:\n          time_zone: Mars/Olympus\n", 6,
+         f"{Q}.hours.time_zone: unknown time zone 'Mars/Olympus'"),
+        (HEAD + "        hours:\n          time_zone: UTC\n          weekly:\n            funday: []\n", 8,
+         f"{Q}.hours.weekly: unknown day 'funday'"),
+        (HEAD + "        hours:\n          time_zone: UTC\n          weekly:\n            mon: ['18:00-08:00']\n", 8,
+         "is not a range within one day"),
+        (HEAD + "        hours:\n          time_zone: UTC\n          weekly:\n            mon: ['8-18']\n", 8,
+         f"{Q}.hours.weekly.mon: expected \"HH:MM-HH:MM\", got str '8-18'"),
+        (HEAD + "        hours:\n          time_zone: UTC\n          weekly:\n"
+                "            mon: ['08:00-12:00', '11:00-13:00']\n", 8, "overlaps another range"),
+        (HEAD + "        hours:\n          time_zone: UTC\n          holidays:\n            - 2026-02-30\n", 8,
+         f"{Q}.hours.holidays: expected a date YYYY-MM-DD, got str '2026-02-30'"),
+        (HEAD + "        closed_action: hangup\n", 5,
+         f"{Q}.closed_action: must be one of voicemail, callback, offline_message, queue, got str 'hangup'"),
+        # overflow
+        (HEAD + "        overflow: {queue: b, site: x, after_seconds: 3}\n", 5,
+         f"{Q}.overflow: needs exactly one of 'queue' or 'site'"),
+        (HEAD + "        overflow: {site: lisbon}\n", 5,
+         f"{Q}.overflow: set after_seconds, when_no_agents: true, or both"),
+        (HEAD + "        overflow: {site: lisbon, when_no_agents: yes please}\n", 5,
+         f"{Q}.overflow.when_no_agents: expected true or false"),
+        (HEAD + "        overflow:\n          queue: nowhere\n          after_seconds: 5\n", 6,
+         f"{Q}.overflow.queue: unknown queue 'nowhere'"),
+        ("tenants:\n  acme:\n    queues:\n      a: {overflow: {queue: b, after_seconds: 5}}\n"
+         "      b: {overflow: {queue: c, after_seconds: 5}}\n      c:\n        overflow:\n"
+         "          queue: a\n          when_no_agents: true\n", 4,
+         "tenants.acme.queues.a.overflow.queue: overflow cycle a -> b -> c -> a"),
+        ("tenants:\n  acme:\n    defaults: {overflow: {queue: a, after_seconds: 5}}\n    queues:\n      a:\n", 3,
+         "overflow cycle a -> a"),
+        ("tenants:\n  acme:\n    queues:\n      a: {channel: voice, overflow: {queue: b, after_seconds: 5}}\n"
+         "      b: {channel: chat}\n", 4, "'b' takes chat contacts, this queue voice"),
     ],
 )
 def test_errors_name_file_line_and_reason(tmp_path: Path, text: str, line: int, reason: str) -> None:
@@ -149,3 +199,77 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError, match=r"nope\.yaml:1: cannot read file"):
         load_queues(missing)
+
+
+def test_new_options_parse_with_their_defaults() -> None:
+    text = """\
+tenants:
+  t:
+    defaults:
+      hours:
+        time_zone: Europe/Madrid
+        weekly: {mon: ["08:00-14:00", "15:00-24:00"], sun: []}
+        holidays: [2026-12-25, "2027-01-01"]
+      closed_action: queue
+    queues:
+      a:
+        steps:
+          - {after_seconds: 10, skills: {x: 2}}
+          - {after_seconds: 20, skills: {x: 1}, language: any}
+          - {after_seconds: 30}
+        max_wait_action: callback
+        overflow: {queue: b, after_seconds: 60, when_no_agents: true}
+        preferred_agent_wait_seconds: 45
+      b:
+        hours: null
+        overflow: {site: lisbon, when_no_agents: true}
+"""
+    queues = parse_queues(text).tenant("t").queues
+    a, b = queues["a"], queues["b"]
+    assert a.steps == (Step(10, {"x": 2}), Step(20, {"x": 1}, keep_language=False), Step(30, {}, keep_language=False))
+    assert a.hours == Hours("Europe/Madrid", {0: ((480, 840), (900, 1440)), 6: ()},
+                            frozenset({date(2026, 12, 25), date(2027, 1, 1)}))
+    assert (a.closed_action, a.max_wait_action) == (Action.QUEUE, Action.CALLBACK)
+    assert a.overflow == Overflow(queue="b", after_seconds=60, when_no_agents=True)
+    assert a.preferred_agent_wait_seconds == 45
+    assert b.hours is None and b.overflow == Overflow(site="lisbon", when_no_agents=True)
+    assert b.closed_action is Action.QUEUE and b.max_wait_action is Action.VOICEMAIL and b.steps == ()
+
+
+def test_directory_of_tenant_files(tmp_path: Path) -> None:
+    (tmp_path / "acme.yaml").write_text("strict: true\nqueues:\n  support: {channel: voice}\n")
+    (tmp_path / "globex.yml").write_text("defaults: {priority: 2}\nqueues:\n  sales:\n")
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "notes.txt").write_text("not a tenant")
+    config = load_queues(tmp_path)
+    assert sorted(config.tenants) == ["acme", "default", "empty", "globex"]
+    assert config.tenant("acme").strict and config.tenant("acme").queues["support"].channel is Channel.VOICE
+    assert config.tenant("globex").queues["sales"].priority == 2
+    assert config.tenant("empty").queues == {}
+
+
+def test_directory_errors_name_the_tenant_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "acme.yaml").write_text("queues:\n  support: {channel: voice}\n")
+    bad = tmp_path / "globex.yaml"
+    bad.write_text("queues:\n  sales:\n    priority: high\n")
+    with pytest.raises(ConfigError) as err:
+        load_queues(tmp_path)
+    assert (err.value.path, err.value.line) == (str(bad), 3)
+    assert err.value.reason == "globex.queues.sales.priority: expected an integer, got str 'high'"
+    bad.write_text("tenants: {}\n")
+    with pytest.raises(ConfigError, match=r"globex\.yaml:1: globex: unknown key 'tenants'"):
+        load_queues(tmp_path)
+    (tmp_path / "globex.yml").write_text("queues: {}\n")
+    bad.unlink()
+    (tmp_path / "acme.yml").write_text("queues: {}\n")
+    with pytest.raises(ConfigError, match="tenant 'acme' is defined by two files"):
+        load_queues(tmp_path)
+
+
+def test_example_directory_loads() -> None:
+    config = load_queues(EXAMPLE_DIR)
+    acme = config.tenant("acme")
+    assert acme.strict and set(acme.queues) == {"support", "overflow", "chat"}
+    assert acme.queues["support"].overflow == Overflow(queue="overflow", after_seconds=300)
+    assert acme.queues["chat"].hours is not None and acme.queues["chat"].hours.time_zone == "Europe/Madrid"
+    assert config.tenant("other").tenant_id == "default"
