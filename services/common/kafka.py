@@ -83,6 +83,23 @@ def produce_all(producer: Producer, outputs: Sequence[Output], on_delivery: Call
         producer.poll(0)
 
 
+def offsets_for_times(consumer: Consumer, wanted: list[TopicPartition], timeout: float = 60.0
+                      ) -> list[TopicPartition]:
+    """consumer.offsets_for_times, retried while partition leaders are being elected (a topic
+    created moments ago answers NOT_LEADER_FOR_PARTITION / LEADER_NOT_AVAILABLE for a while)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return list(consumer.offsets_for_times(wanted, timeout=30))
+        except KafkaException as exc:
+            err = exc.args[0]
+            transient = err.retriable() or err.code() in (KafkaError.NOT_LEADER_FOR_PARTITION,
+                                                           KafkaError.LEADER_NOT_AVAILABLE)
+            if time.monotonic() > deadline or not transient:
+                raise
+            time.sleep(0.5)
+
+
 def _next_offsets(msgs: Sequence[Message]) -> list[TopicPartition]:
     highest: dict[tuple[str, int], int] = {}
     for m in msgs:

@@ -11,26 +11,15 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
 
 from services.common.config import KafkaSettings
+from services.common.kafka import offsets_for_times
 from services.common.logging import JsonLogger, kafka_logger
 
 
 def encode_seen(at: float) -> bytes:
     return f"{at:.3f}".encode()
-
-
-def _offsets_for_times(consumer: Consumer, wanted: list[TopicPartition], deadline: float) -> list[TopicPartition]:
-    """offsets_for_times, retried while leaders are being elected (a topic created moments ago)."""
-    while True:
-        try:
-            return list(consumer.offsets_for_times(wanted, timeout=30))
-        except KafkaException as exc:
-            if time.monotonic() > deadline or not exc.args[0].retriable() and exc.args[0].code() not in (
-                    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE):
-                raise
-            time.sleep(0.5)
 
 
 def load_seen(kafka: KafkaSettings, topic: str, since: float, log: JsonLogger, timeout: float = 120.0
@@ -52,7 +41,7 @@ def load_seen(kafka: KafkaSettings, topic: str, since: float, log: JsonLogger, t
             raise RuntimeError(f"topic {topic} does not exist: run `switchboard topics create` first")
         parts = sorted(meta.topics[topic].partitions)
         wanted = [TopicPartition(topic, p, int(since * 1000)) for p in parts]
-        starts = _offsets_for_times(consumer, wanted, deadline=time.monotonic() + 60)
+        starts = offsets_for_times(consumer, wanted, timeout=60)
         assign = [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in starts]
         consumer.assign(assign)
         pending = set(parts)

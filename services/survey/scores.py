@@ -17,6 +17,7 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
 
 from services.common.codec import ts_to_seconds
 from services.common.config import KafkaSettings
+from services.common.kafka import offsets_for_times
 from services.common.logging import JsonLogger, kafka_logger
 from switchboard.v1 import contact_pb2, survey_pb2
 
@@ -137,7 +138,7 @@ class ResultsTail:
         meta = self._consumer.list_topics(self.topic, timeout=30)
         parts = sorted(meta.topics[self.topic].partitions)
         since_ms = int((time.time() - self.scores.window) * 1000)  # broker timestamps are wall-clock
-        found = self._consumer.offsets_for_times([TopicPartition(self.topic, p, since_ms) for p in parts], 30)
+        found = offsets_for_times(self._consumer, [TopicPartition(self.topic, p, since_ms) for p in parts])
         self._consumer.assign([TopicPartition(self.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
                                for tp in found])
         pending = set(parts)
