@@ -163,6 +163,7 @@ class _Group:
     languages: frozenset[str]
     waiting: list[WaitingEntry] = field(default_factory=list)
     agents: list[AgentEntry] = field(default_factory=list)  # heap of available agents (lazy)
+    rate: float = 0.0  # the queue's aging per second: effective priority = static key + rate × now
     eligible: set[str] = field(default_factory=set)  # logged-in agents qualifying
     staffed: int = 0  # eligible agents in a working state
 
@@ -205,6 +206,7 @@ class _Tenant:
     agents: dict[str, _Agent] = field(default_factory=dict)
     any_queue: dict[str, _Agent] = field(default_factory=dict)  # logged in, no queue list
     by_queue: dict[str, dict[str, _Agent]] = field(default_factory=dict)  # logged in, listing the queue
+    by_skill: dict[str, dict[str, _Agent]] = field(default_factory=dict)  # logged in, having the skill
     contacts: dict[str, _Contact] = field(default_factory=dict)  # live: waiting, offered, assigned
     finished: dict[str, tuple[ContactStatus, int]] = field(default_factory=dict)  # recent terminal, oldest first
     reserved: dict[tuple[str, Channel], list[WaitingEntry]] = field(default_factory=dict)  # per preferred agent
@@ -390,11 +392,7 @@ class RoutingEngine:
             t.finished[contact_id] = (status, n)
         for a in t.agents.values():
             if a.state is not AgentState.LOGGED_OUT:
-                if a.queues:
-                    for queue_id in a.queues:
-                        t.by_queue.setdefault(queue_id, {})[a.agent_id] = a
-                else:
-                    t.any_queue[a.agent_id] = a
+                _add_candidate(t, a)
         self._tenants[tenant_id] = t
         self._rebuild_indexes(t)
         for a in sorted(t.agents.values(), key=lambda a: a.agent_id):
@@ -1233,25 +1231,26 @@ class RoutingEngine:
                     heapq.heapify(g.agents)
 
     def _best_waiting(self, t: _Tenant, a: _Agent, channels: tuple[Channel, ...], now: float) -> _Contact | None:
-        best: _Contact | None = None
-        best_rank = (0.0, 0)
+        """The waiting contact the agent should take next: highest effective priority (the head's
+        static key plus the queue's aging so far), then the earliest arrival."""
+        best: WaitingEntry | None = None
+        best_rank = best_seq = 0.0
         for g in a.groups:
-            if g.waiting and g.channel in channels:
-                entry = g.waiting[-1]
-                c = t.contacts[entry[2]]
-                rank = (_effective_priority(c, now), entry[1])
-                if best is None or rank > best_rank:
-                    best, best_rank = c, rank
+            waiting = g.waiting
+            if waiting and g.channel in channels:
+                entry = waiting[-1]
+                rank = entry[0] + g.rate * now
+                if best is None or rank > best_rank or (rank == best_rank and entry[1] > best_seq):
+                    best, best_rank, best_seq = entry, rank, entry[1]
         if t.reserved:
             for channel in channels:
                 mine = t.reserved.get((a.agent_id, channel))
                 if mine:
                     entry = mine[-1]
-                    c = t.contacts[entry[2]]
-                    rank = (_effective_priority(c, now), entry[1])
-                    if best is None or rank > best_rank:
-                        best, best_rank = c, rank
-        return best
+                    rank = entry[0] + t.contacts[entry[2]].group.rate * now
+                    if best is None or rank > best_rank or (rank == best_rank and entry[1] > best_seq):
+                        best, best_rank, best_seq = entry, rank, entry[1]
+        return t.contacts[best[2]] if best is not None else None
 
     def _best_agent(self, t: _Tenant, c: _Contact) -> _Agent | None:
         g = c.group
@@ -1301,6 +1300,16 @@ class RoutingEngine:
             t.marks.add(("queue", queue_id))
         return q
 
+    def _group_candidates(self, t: _Tenant, queue_id: str, skills: dict[str, int]) -> Iterable[_Agent]:
+        """Agents who may qualify for a new group: with skills required, only those having the
+        rarest of them (a new group must not cost a scan of every agent)."""
+        if skills:
+            rarest = min(skills, key=lambda skill: (len(t.by_skill.get(skill, ())), skill))
+            having = t.by_skill.get(rarest, {})
+            if len(having) < len(t.any_queue) + len(t.by_queue.get(queue_id, ())):
+                return [a for a in having.values() if not a.queues or queue_id in a.queues]
+        return self._candidates(t, queue_id)
+
     def _candidates(self, t: _Tenant, queue_id: str) -> list[_Agent]:
         """Logged-in agents the queue may use: those listing it and those listing no queue."""
         return [*t.any_queue.values(), *t.by_queue.get(queue_id, {}).values()]
@@ -1315,8 +1324,8 @@ class RoutingEngine:
         signature: Signature = (channel, tuple(sorted(skills.items())), languages)
         g = q.groups.get(signature)
         if g is None:
-            g = q.groups[signature] = _Group(q, channel, skills, languages)
-            for a in self._candidates(t, q.config.queue_id):
+            g = q.groups[signature] = _Group(q, channel, skills, languages, rate=q.config.aging_boost_per_minute / 60.0)
+            for a in self._group_candidates(t, q.config.queue_id, skills):
                 if _qualifies(a, g):
                     self._join(a, g)
         if plain:
@@ -1337,11 +1346,7 @@ class RoutingEngine:
         return [t.queues[queue_id] for queue_id in sorted(a.queues) if queue_id in t.queues]
 
     def _index_agent(self, t: _Tenant, a: _Agent) -> None:
-        if a.queues:
-            for queue_id in a.queues:
-                t.by_queue.setdefault(queue_id, {})[a.agent_id] = a
-        else:
-            t.any_queue[a.agent_id] = a
+        _add_candidate(t, a)
         a.groups = []
         for q in self._agent_queues(t, a):
             if _serves(a, q.config):
@@ -1358,6 +1363,8 @@ class RoutingEngine:
         t.any_queue.pop(a.agent_id, None)
         for queue_id in a.queues:
             t.by_queue.get(queue_id, {}).pop(a.agent_id, None)
+        for skill in a.skills:
+            t.by_skill.get(skill, {}).pop(a.agent_id, None)
         a.groups = []
         _touch(a)
 
@@ -1482,6 +1489,17 @@ _KIND_ORDER = {"tenant": 0, "agent": 1, "queue": 2, "contact": 3}
 # ---------------------------------------------------------------------------------------------
 
 
+def _add_candidate(t: _Tenant, a: _Agent) -> None:
+    """Indexes a logged-in agent by queue list and skills (who may serve new groups)."""
+    if a.queues:
+        for queue_id in a.queues:
+            t.by_queue.setdefault(queue_id, {})[a.agent_id] = a
+    else:
+        t.any_queue[a.agent_id] = a
+    for skill in a.skills:
+        t.by_skill.setdefault(skill, {})[a.agent_id] = a
+
+
 def _touch(a: _Agent) -> None:
     a.version += 1
     a.marks.add(("agent", a.agent_id))
@@ -1546,12 +1564,6 @@ def _requirements(cfg: QueueConfig, own_skills: dict[str, int], own_language: st
     skills = {**own_skills, **s.skills}
     languages = frozenset(lang for lang in (cfg.language, own_language) if lang) if s.keep_language else frozenset()
     return skills, languages
-
-
-def _effective_priority(c: _Contact, now: float) -> float:
-    cfg = c.group.queue.config
-    boost = cfg.sla_boost_priority if c.boosted else 0.0
-    return c.priority + boost + cfg.aging_boost_per_minute * (now - c.enqueued_at) / 60.0
 
 
 def _selection_key(g: _Group, a: _Agent) -> SelectionKey:
