@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -37,7 +38,17 @@ GRPC_PORT = 50051
 LOCAL_PARTITIONS = 3
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
-QUEUES_FILE = REPO_ROOT / "deploy" / "config" / "queues.yaml"
+CONFIG_DIR = REPO_ROOT / "deploy" / "config"
+QUEUES_FILE = CONFIG_DIR / "queues.yaml"
+INGEST_GRPC_PORT = 50052
+SURVEY_GRPC_PORT = 50053
+# Each service's example configuration file, by env var (missing files: the service's defaults).
+CONFIG_FILES: dict[str, dict[str, Path]] = {
+    "ingestion": {"SWITCHBOARD_TENANTS_FILE": CONFIG_DIR / "tenants.yaml"},
+    "enrichment": {"ENRICHMENT_RULES_FILE": CONFIG_DIR / "enrichment.yaml"},
+    "routing": {"SWITCHBOARD_QUEUES_FILE": QUEUES_FILE},
+    "survey": {"SURVEY_POLICY_FILE": CONFIG_DIR / "survey.yaml"},
+}
 
 
 class UserError(Exception):
@@ -136,6 +147,8 @@ class Supervisor:
         self.failed: Service | None = None
         self._stopped = False
         self._lock = threading.Lock()
+        # IngestService token for the demo tenant, fresh per run (a local demo, printed in the banner).
+        self.ingest_token = os.environ.get("ACME_INGEST_TOKEN") or secrets.token_urlsafe(12)
         atexit.register(self.shutdown, quiet=True)
 
     # -- start -----------------------------------------------------------------------------------
@@ -210,10 +223,18 @@ class Supervisor:
             env = dict(base, SWITCHBOARD_HTTP_PORT=str(port), SWITCHBOARD_INSTANCE_ID=f"{name}-local")
             if name == "routing":
                 env["SWITCHBOARD_GRPC_PORT"] = str(GRPC_PORT)
-                if QUEUES_FILE.exists():
-                    env["SWITCHBOARD_QUEUES_FILE"] = str(QUEUES_FILE)
+            elif name == "ingestion":
+                env["INGESTION_GRPC_PORT"] = str(INGEST_GRPC_PORT)
+                env.setdefault("ACME_INGEST_TOKEN", self.ingest_token)
+            elif name == "survey":
+                env["SURVEY_GRPC_PORT"] = str(SURVEY_GRPC_PORT)
+            for var, path in CONFIG_FILES.get(name, {}).items():
+                if var in os.environ:
+                    continue  # the user's own file wins
+                if path.exists():
+                    env[var] = str(path)
                 else:
-                    self.out(f"warning: {QUEUES_FILE} not found: routing runs with implicit queues")
+                    self.out(f"warning: {self._rel(path)} not found: {name} runs with its defaults")
             log_path = self.log_dir / f"{name}.log"
             log_file = open(log_path, "wb")  # noqa: SIM115 (open for the process' life)
             proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=self.root, env=env,
@@ -278,7 +299,10 @@ class Supervisor:
         rows += [f"{'metrics' if i == 0 else '':9} {name:<11} http://localhost:{port}/metrics"
                  for i, (name, port) in enumerate(SERVICES)]
         rows += [
-            f"gRPC      routing     localhost:{GRPC_PORT} (health, reflection)",
+            f"gRPC      routing     localhost:{GRPC_PORT} (agents, queues, positions; health, reflection)",
+            f"          ingestion   localhost:{INGEST_GRPC_PORT} (IngestService.Publish, "
+            f"token for acme: {self.ingest_token})",
+            f"          survey      localhost:{SURVEY_GRPC_PORT} (SurveyService.GetScores)",
             f"logs      {rel_logs}/<service>.log",
             "",
             "try, in another terminal:",
