@@ -151,6 +151,16 @@ def cmd_broker(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def _replication_factor(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError("must be -1 (broker default) or at least 1")
+    return value
+
+
 def cmd_topics_create(args: argparse.Namespace) -> int:
     from services.common.topics import ALL_TOPICS, provision
     from services.supervisor import topic_partitions
@@ -160,7 +170,8 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     admin = _admin(settings)
     _list_topics(admin, settings)
     try:
-        created = provision(admin, prefix=settings.topic_prefix, partitions=partitions)
+        created = provision(admin, prefix=settings.topic_prefix, partitions=partitions,
+                            replication_factor=args.replication_factor)
     except Exception as exc:
         _err(f"creating topics failed: {exc}")
         return 1
@@ -594,6 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--partitions", type=_positive_int,
                     help="one partition count for every topic (default: $SWITCHBOARD_TOPIC_PARTITIONS or "
                          "the declared counts)")
+    tc.add_argument("--replication-factor", type=_replication_factor, default=1, metavar="N",
+                    help="replicas per partition (default 1; 3 on a production cluster; -1 = the broker's "
+                         "default.replication.factor). min.insync.replicas becomes 2 from 3 replicas on")
     tc.set_defaults(func=cmd_topics_create)
     tl = tsub.add_parser("list", help="the declared topics: partitions, compaction, missing ones")
     tl.set_defaults(func=cmd_topics_list)

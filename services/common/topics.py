@@ -24,11 +24,12 @@ class Topic:
     retention_ms: int = 7 * DAY_MS
     description: str = ""
 
-    def config(self) -> dict[str, str]:
-        conf = {
-            "cleanup.policy": "compact" if self.compacted else "delete",
-            "min.insync.replicas": "1",
-        }
+    def config(self, replication_factor: int = 1) -> dict[str, str]:
+        conf = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        # acks=all is only as strong as min.insync.replicas: 2 of 3 replicas survives one broker down.
+        # -1 (the broker's default replication) leaves the broker's own min.insync.replicas.
+        if replication_factor >= 1:
+            conf["min.insync.replicas"] = str(max(1, min(2, replication_factor - 1)))
         if not self.compacted:
             conf["retention.ms"] = str(self.retention_ms)
         else:
@@ -139,7 +140,7 @@ def provision(
     """Create every declared topic that does not exist yet. Returns the names it created.
 
     `partitions` overrides every declared count (same value for all, so co-partitioning holds);
-    small local brokers and tests use it.
+    small local brokers and tests use it. `replication_factor` -1 takes the broker's default.
     """
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [
@@ -147,7 +148,7 @@ def provision(
             prefix + t.name,
             num_partitions=partitions or t.partitions,
             replication_factor=replication_factor,
-            config=t.config(),
+            config=t.config(replication_factor),
         )
         for t in ALL_TOPICS
         if prefix + t.name not in existing

@@ -417,9 +417,10 @@ def test_topics_job_runs_the_cli_as_a_hook(render: Any) -> None:
     (job,) = by_kind(render("default"), "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     c = job["spec"]["template"]["spec"]["containers"][0]
-    assert c["command"] == ["switchboard", "topics", "create"] and "args" not in c
+    assert c["command"] == ["switchboard", "topics", "create"] and c["args"] == ["--replication-factor", "1"]
     (job,) = by_kind(render("external-sasl-ssl"), "Job")
-    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["--partitions", "24"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "--replication-factor", "3", "--partitions", "24"]
     # With Strimzi the cluster comes with the release: provision after install.
     (job,) = by_kind(render("strimzi-sandbox"), "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
