@@ -70,7 +70,8 @@ CONTACTS_LIFECYCLE = Topic(
     description="What routing did with each contact: queued, assigned, abandoned, ended...",
 )
 ROUTING_STATE = Topic(
-    "routing.state.v1", ROUTING_PARTITIONS, "tenant_id/entity", "routing state snapshot", compacted=True,
+    "routing.state.v1", ROUTING_PARTITIONS, "[tenant_id, kind, entity_id] (JSON array)", "routing state record",
+    compacted=True,
     description="Routing's changelog, for recovery and read replicas.",
 )
 CONTACTS_DLQ = Topic(

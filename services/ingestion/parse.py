@@ -40,6 +40,8 @@ STEPS = {
     "abandoned": contact_pb2.CONTACT_STEP_ABANDONED,
     "ended": contact_pb2.CONTACT_STEP_ENDED,
     "transferred": contact_pb2.CONTACT_STEP_TRANSFERRED,
+    # A waiting caller chose "call me back" (IVR or web): routing keeps their place in the queue.
+    "callback_requested": contact_pb2.CONTACT_STEP_CALLBACK_REQUESTED,
 }
 STEP_NAMES = {v: k for k, v in STEPS.items()}
 

@@ -26,6 +26,15 @@ SHORT_ABANDONED = Counter(
 )
 VOICEMAIL = Counter("switchboard_contacts_voicemail_total", "Contacts sent to voicemail", LABELS)
 REJECTED = Counter("switchboard_contacts_rejected_total", "Contacts routing could not queue", LABELS + ["reason"])
+CALLBACKS = Counter("switchboard_contacts_callback_scheduled_total",
+                    "Waiting contacts turned into callbacks (they keep their place; not abandons)", LABELS)
+CALLBACKS_ASSIGNED = Counter("switchboard_contacts_callback_assigned_total",
+                             "Callbacks given to an agent (not counted as answered, nor in ASA or SL)", LABELS)
+OFFLINE_MESSAGES = Counter("switchboard_contacts_offline_message_total",
+                           "Contacts answered with an offline message (closed or past max wait)", LABELS)
+OVERFLOWED = Counter("switchboard_contacts_overflowed_total",
+                     "Contacts moved out of the queue by overflow; target is queue:<id> or site:<name> from the "
+                     "queue config (bounded)", LABELS + ["target"])
 ENDED = Counter("switchboard_contacts_ended_total", "Handled contacts that ended", LABELS)
 WAIT = Histogram(
     "switchboard_contact_wait_seconds", "Queue wait of answered and abandoned contacts (IVR time excluded)",

@@ -211,8 +211,17 @@ class RoutingHandler:
             if ctx is not None and ctx.contact.WhichOneof("detail") == "voice":
                 metrics.IVR.labels(*labels).observe(ctx.contact.voice.ivr_seconds)
         elif kind == d.LifecycleKind.ASSIGNED:
-            metrics.ANSWERED.labels(*labels).inc()
-            metrics.WAIT.labels(*labels, "answered").observe(o.wait_seconds)
+            if o.reason == "callback":  # the engine does not count callbacks as answered either
+                metrics.CALLBACKS_ASSIGNED.labels(*labels).inc()
+            else:
+                metrics.ANSWERED.labels(*labels).inc()
+                metrics.WAIT.labels(*labels, "answered").observe(o.wait_seconds)
+        elif kind == d.LifecycleKind.CALLBACK_SCHEDULED:
+            metrics.CALLBACKS.labels(*labels).inc()
+        elif kind == d.LifecycleKind.OFFLINE_MESSAGE:
+            metrics.OFFLINE_MESSAGES.labels(*labels).inc()
+        elif kind == d.LifecycleKind.OVERFLOWED:
+            metrics.OVERFLOWED.labels(*labels, o.reason or "unspecified").inc()
         elif kind == d.LifecycleKind.ABANDONED:
             metrics.ABANDONED.labels(*labels).inc()
             metrics.WAIT.labels(*labels, "abandoned").observe(o.wait_seconds)

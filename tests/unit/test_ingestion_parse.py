@@ -144,3 +144,10 @@ def test_callback_time_is_kept() -> None:
                         callback={"phone_number": "+34600000001", "requested_for": NOW + 3600})),
                "application/json", NOW, LIMITS)
     assert ev.callback.requested_for.seconds == int(NOW + 3600)
+
+
+def test_callback_request_step_reaches_routing_as_its_own_step() -> None:
+    ev = parse(js(voice(step="callback_requested", voice=None)), "application/json", NOW, LIMITS)
+    assert ev.step == contact_pb2.CONTACT_STEP_CALLBACK_REQUESTED
+    again = parse(ev.SerializeToString(), "application/x-protobuf", NOW, LIMITS)
+    assert again.step == contact_pb2.CONTACT_STEP_CALLBACK_REQUESTED
