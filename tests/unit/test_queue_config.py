@@ -269,7 +269,7 @@ def test_directory_errors_name_the_tenant_file_and_line(tmp_path: Path) -> None:
 def test_example_directory_loads() -> None:
     config = load_queues(EXAMPLE_DIR)
     acme = config.tenant("acme")
-    assert acme.strict and set(acme.queues) == {"support", "overflow", "chat"}
+    assert acme.strict and set(acme.queues) == {"support", "overflow", "chat", "supervisors"}
     assert acme.queues["support"].overflow == Overflow(queue="overflow", after_seconds=300)
     assert acme.queues["chat"].hours is not None and acme.queues["chat"].hours.time_zone == "Europe/Madrid"
     assert config.tenant("other").tenant_id == "default"
