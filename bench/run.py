@@ -22,6 +22,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # name -> module, in the order they run
 STAGES: dict[str, str] = {
     "engine": "bench.engine_bench",
+    "ceiling": "bench.ceiling_bench",
+    "ingestion": "bench.ingestion_bench",
+    "enrichment": "bench.enrichment_bench",
 }
 
 

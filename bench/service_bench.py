@@ -1,0 +1,111 @@
+"""One service alone as a real process (`python -m services.<name>`, env as tests/conftest.py
+service_env), fed a pre-loaded backlog of BENCH_EVENTS events on its input topic.
+
+Figures: messages/s from the service's first to last output on its main output topic (CreateTime
+of the records, as the ceiling stage), its ratio to the ceiling for the same payload and mode,
+CPU seconds of the process per 1,000 events (/proc/<pid>/stat utime+stime, from ready to the last
+input offset committed) and its peak RSS (/proc/<pid>/status VmHWM, start-up included).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench import ceiling_bench, streams
+from services.common.broker import free_port
+from services.common.codec import CONTENT_TYPE_PROTOBUF
+
+SERVICES = {
+    # name: (input topic, main output topic, payload, content type)
+    "ingestion": ("contacts.inbound.v1", "contacts.normalized.v1", "json", "application/json"),
+    "enrichment": ("contacts.normalized.v1", "contacts.enriched.v1", "protobuf", CONTENT_TYPE_PROTOBUF),
+}
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def measure(name: str, profile: Path | None = None) -> dict[str, Any]:
+    in_base, out_base, payload, ctype = SERVICES[name]
+    n = streams.events_count()
+    records = streams.json_events(n) if payload == "json" else streams.protobuf_events(n)
+    prefix = streams.new_prefix()
+    in_topic, out_topic = prefix + in_base, prefix + out_base
+    ends = streams.preload(in_topic, records, ctype)
+    eos = streams.broker().supports_transactions
+    port = free_port()
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=streams.broker().bootstrap, SWITCHBOARD_TOPIC_PREFIX=prefix,
+               SWITCHBOARD_EXACTLY_ONCE="true" if eos else "false", PYTHONUNBUFFERED="1",
+               SWITCHBOARD_HTTP_PORT=str(port), SWITCHBOARD_INSTANCE_ID=f"{name}-bench-{uuid.uuid4().hex[:6]}",
+               INGESTION_GRPC_PORT=str(free_port()), SWITCHBOARD_LOG_LEVEL="WARNING")
+    log_path = Path(tempfile.gettempdir()) / f"bench-{prefix}{name}.log"
+    argv = [sys.executable, "-m", f"services.{name}"]
+    if profile is not None:
+        argv = [sys.executable, "-m", "pyinstrument", "-o", str(profile), "-m", f"services.{name}"]
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(argv, env=env, cwd=streams.ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+    def alive() -> None:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+
+    try:
+        start = time.monotonic()
+        while not _ready(port):
+            alive()
+            if time.monotonic() - start > 120:
+                raise RuntimeError(f"{name} not ready in 120 s: {log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        ready_seconds = time.monotonic() - start
+        cpu_ready = streams.proc_cpu_seconds(proc.pid)
+        ready_at = time.time()
+        done_at = streams.wait_committed(f"{prefix}switchboard-{name}", in_topic, ends, max(300.0, n / 50), alive)
+        cpu = streams.proc_cpu_seconds(proc.pid) - cpu_ready
+        peak = streams.proc_peak_rss_mib(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    span = streams.output_span(out_topic)
+    if span["records"] != n:
+        raise RuntimeError(f"{name} wrote {span['records']} records to {out_base}, expected {n} (log {log_path})")
+    ceiling = ceiling_bench.lookup(streams.ceiling_result(), payload, eos)
+    return {"stage": name, "date": streams.now_iso(), "machine": streams.machine(), "broker": streams.broker().kind,
+            "events": n, "partitions": streams.partitions(), "batch_size": streams.batch_size(),
+            "exactly_once": eos, "input": in_base, "output": out_base,
+            "per_second": span["per_second"], "output_span_seconds": span["seconds"],
+            "ready_to_committed_seconds": done_at - ready_at, "ready_seconds": ready_seconds,
+            "ceiling_per_second": ceiling, "ratio_to_ceiling": span["per_second"] / ceiling if ceiling else None,
+            "cpu_seconds_per_1000": 1000 * cpu / n, "peak_rss_mib": peak,
+            "mean_output_bytes": span["mean_value_bytes"], "profile": str(profile) if profile else None}
+
+
+def table(r: dict[str, Any]) -> str:
+    ratio = f"{r['ratio_to_ceiling']:.2f}" if r["ratio_to_ceiling"] else "n/a (run ceiling first)"
+    ceiling = f"{r['ceiling_per_second']:,.0f}" if r["ceiling_per_second"] else "n/a"
+    mode = "exactly-once" if r["exactly_once"] else "at-least-once"
+    return "\n".join([
+        f"{r['stage']} alone: {r['events']:,} pre-loaded events on {r['input']} → {r['output']}, {r['partitions']} "
+        f"partitions, {mode}, broker {r['broker']} ({r['date']}, {r['machine']['cpu_count']} CPUs)",
+        f"{'msg/s':>10}{'ceiling':>10}{'ratio':>8}{'CPU s/1k':>10}{'peak RSS MiB':>14}{'span s':>8}"
+        f"{'ready→done s':>14}",
+        f"{r['per_second']:>10,.0f}{ceiling:>10}{ratio:>8}{r['cpu_seconds_per_1000']:>10.3f}"
+        f"{r['peak_rss_mib']:>14.0f}{r['output_span_seconds']:>8.1f}{r['ready_to_committed_seconds']:>14.1f}",
+    ])
