@@ -44,7 +44,7 @@ def pass_through(payload: str, eos: bool, records: list[tuple[bytes, bytes]], ct
         producer.init_transactions(60)
     consumer.subscribe([src])
     total = sum(ends.values())
-    done = 0
+    done = batches = 0
     started = None
     cpu0 = time.process_time()
     batch = streams.batch_size()
@@ -73,6 +73,7 @@ def pass_through(payload: str, eos: bool, records: list[tuple[bytes, bytes]], ct
                     raise RuntimeError("ceiling outputs not acknowledged")
                 consumer.commit(offsets=_next_offsets(msgs), asynchronous=False)
             done += len(msgs)
+            batches += 1
         finished = time.time()
         cpu = time.process_time() - cpu0
     finally:
@@ -85,7 +86,8 @@ def pass_through(payload: str, eos: bool, records: list[tuple[bytes, bytes]], ct
         raise RuntimeError(f"ceiling output has {span['records']} records, expected {total}")
     return {"payload": payload, "exactly_once": eos, "records": total, "per_second": span["per_second"],
             "output_span_seconds": span["seconds"], "wall_seconds": finished - (started or finished),
-            "mean_value_bytes": span["mean_value_bytes"], "cpu_seconds_per_1000": 1000 * cpu / total}
+            "mean_value_bytes": span["mean_value_bytes"], "batches": batches,
+            "cpu_seconds_per_1000": 1000 * cpu / total}
 
 
 def run(profile: Any = None) -> dict[str, Any]:
@@ -119,9 +121,9 @@ def table(result: dict[str, Any]) -> str:
     lines = [f"ceiling: bare consume→produce pass-through, {result['events']:,} events, {result['partitions']} "
              f"partitions, batch {result['batch_size']}, broker {result['broker']} ({result['date']}, "
              f"{result['machine']['cpu_count']} CPUs)",
-             f"{'payload':10}{'mode':16}{'msg/s':>10}{'bytes/msg':>11}{'CPU s/1k':>10}{'wall s':>8}"]
+             f"{'payload':10}{'mode':16}{'msg/s':>10}{'bytes/msg':>11}{'CPU s/1k':>10}{'wall s':>8}{'batches':>9}"]
     for r in result["runs"]:
         mode = "exactly-once" if r["exactly_once"] else "at-least-once"
         lines.append(f"{r['payload']:10}{mode:16}{r['per_second']:>10,.0f}{r['mean_value_bytes']:>11.0f}"
-                     f"{r['cpu_seconds_per_1000']:>10.3f}{r['wall_seconds']:>8.1f}")
+                     f"{r['cpu_seconds_per_1000']:>10.3f}{r['wall_seconds']:>8.1f}{r['batches']:>9}")
     return "\n".join(lines)
