@@ -9,9 +9,6 @@ file, line and reason and the running rules stay.
 
 from __future__ import annotations
 
-import signal
-import threading
-import time
 from collections.abc import Sequence
 
 from confluent_kafka import TopicPartition
@@ -20,10 +17,11 @@ from services.common import topics
 from services.common.codec import decode
 from services.common.config import ConfigError, env_float, env_str
 from services.common.kafka import Output, StreamLoop
+from services.common.reload import ReloadWatch
 from services.common.runtime import Runtime
 from services.common.table import CompactedTable
 from services.enrichment import metrics
-from services.enrichment.config import RulesConfig, RulesError, load_rules, signature
+from services.enrichment.config import RulesConfig, RulesError, load_rules
 from services.enrichment.handler import EnrichmentHandler
 from services.enrichment.history import read_history
 from services.enrichment.language import warm_up
@@ -70,23 +68,11 @@ def main() -> int:
         # Another process may have enriched these customers until now: take over its committed history.
         handler.history = read_history(k, history_topic, rt.log)
 
-    reload_now = threading.Event()
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: reload_now.set())
-    state = {"sig": signature(rules_file) if rules_file else (), "next": time.monotonic() + reload_interval}
+    watch = ReloadWatch(rules_file, reload_interval)
 
     def tick(now: float) -> Sequence[Output]:
-        if not rules_file:
+        if not watch.due():
             return []
-        due = reload_interval and time.monotonic() >= state["next"]
-        if not (reload_now.is_set() or due):
-            return []
-        state["next"] = time.monotonic() + reload_interval
-        fresh_sig = signature(rules_file)
-        if not reload_now.is_set() and fresh_sig == state["sig"]:
-            return []
-        reload_now.clear()
-        state["sig"] = fresh_sig
         try:
             fresh = load_rules(rules_file)
         except RulesError as exc:

@@ -418,17 +418,3 @@ def load_rules(location: str) -> RulesConfig:
             raise ctx.fail(section.lines[tenant], f"tenant id {tenant!r} must be 1-128 letters, digits or ._:@-")
         tenants[tenant] = _tenant(ctx, section[tenant], section.lines[tenant], tenant)
     return RulesConfig(tenants, location)
-
-
-def signature(location: str) -> tuple[tuple[str, int, int], ...]:
-    """Changes when the rules file (or a file of the rules directory) changes."""
-    p = Path(location)
-    files = sorted(p.glob("*.y*ml")) if p.is_dir() else [p]
-    out = []
-    for f in files:
-        try:
-            st = f.stat()
-        except OSError:
-            continue
-        out.append((str(f), st.st_mtime_ns, st.st_size))
-    return tuple(out)

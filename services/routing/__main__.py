@@ -9,10 +9,8 @@ SIGHUP); a bad file is logged with its line and reason and the running configura
 from __future__ import annotations
 
 import asyncio
-import signal
 import threading
 import time
-from pathlib import Path
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
@@ -22,6 +20,7 @@ from services.common import topics
 from services.common.config import ConfigError, env_float, env_int, env_str
 from services.common.kafka import StreamLoop, producer_config
 from services.common.logging import kafka_logger
+from services.common.reload import ReloadWatch
 from services.common.runtime import Runtime
 from services.routing.collector import EngineCollector
 from services.routing.engine import RoutingEngine
@@ -30,20 +29,6 @@ from services.routing.queues import ConfigError as QueueConfigError
 from services.routing.queues import QueuesConfig, load_queues
 from services.routing.service import RoutingHandler
 from services.routing.state import StateStore
-
-
-def _signature(path: str) -> tuple[tuple[str, int, int], ...]:
-    """What changes when the queue file (or a file of the queue directory) changes."""
-    p = Path(path)
-    files = sorted(p.glob("*.y*ml")) if p.is_dir() else [p]
-    out = []
-    for f in files:
-        try:
-            st = f.stat()
-        except OSError:
-            continue
-        out.append((str(f), st.st_mtime_ns, st.st_size))
-    return tuple(out)
 
 
 def main() -> int:
@@ -89,9 +74,7 @@ def main() -> int:
     # Owned tenants are answered from the live engine; the rest from routing.state.v1.
     views = EngineViews(engine, lock, lambda tenant: tenant in handler.tenants, store, time.time, queues)
     publisher = Producer({**producer_config(k, f"{client_id}-grpc"), "logger": kafka_logger(rt.log)})
-    reload_now = threading.Event()
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: reload_now.set())
+    watch = ReloadWatch(queues_file, reload_interval)
 
     def run_loop() -> None:
         try:
@@ -123,20 +106,13 @@ def main() -> int:
         thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)
         thread.start()
         serving = False
-        signature = _signature(queues_file) if queues_file else ()
-        next_check = time.monotonic() + reload_interval
         while not rt.stop.is_set():
             if loop.assigned.is_set() and not serving:
                 serving = True
                 for name in ("", SERVICE_NAME):
                     await health.set(name, SERVING)
-            if queues_file and (reload_now.is_set() or (reload_interval and time.monotonic() >= next_check)):
-                next_check = time.monotonic() + reload_interval
-                fresh_signature = _signature(queues_file)
-                if reload_now.is_set() or fresh_signature != signature:
-                    reload_now.clear()
-                    signature = fresh_signature
-                    await asyncio.to_thread(reload_queues)
+            if watch.due():
+                await asyncio.to_thread(reload_queues)
             await asyncio.sleep(0.1)
         for name in ("", SERVICE_NAME):
             await health.set(name, NOT_SERVING)

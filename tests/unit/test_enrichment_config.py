@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.enrichment.config import RulesError, load_rules, signature
+from services.common.reload import signature
+from services.enrichment.config import RulesError, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 
