@@ -152,16 +152,22 @@ class ServiceProcess:
             raise AssertionError(f"{self.name} did not exit within {timeout}s of SIGTERM") from None
 
 
+GRPC_PORT_VARS = {"routing": "SWITCHBOARD_GRPC_PORT", "ingestion": "INGESTION_GRPC_PORT", "survey": "SURVEY_GRPC_PORT"}
+
+
 def start_service(name: str, env: dict[str, str], log_dir: Path, **extra_env: str) -> ServiceProcess:
     http_port = free_port()
     # A fixed SWITCHBOARD_INSTANCE_ID (in extra_env) restarts "the same pod": same transactional id.
     penv = dict(env, SWITCHBOARD_HTTP_PORT=str(http_port))
     penv.setdefault("SWITCHBOARD_INSTANCE_ID", f"{name}-{uuid.uuid4().hex[:6]}")
     penv.update(extra_env)
+    # Every gRPC-serving service gets a free port unless the test names one: the defaults
+    # (50051-50053) would collide with a process still shutting down or another run.
     grpc_port = None
-    if name == "routing":
-        grpc_port = int(extra_env.get("SWITCHBOARD_GRPC_PORT") or free_port())
-        penv["SWITCHBOARD_GRPC_PORT"] = str(grpc_port)
+    port_var = GRPC_PORT_VARS.get(name)
+    if port_var is not None:
+        grpc_port = int(extra_env.get(port_var) or free_port())
+        penv[port_var] = str(grpc_port)
     log_path = log_dir / f"{name}.log"
     out = open(log_path, "ab")  # noqa: SIM115 (kept open for the process' life)
     proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=penv, cwd=ROOT, stdout=out,
