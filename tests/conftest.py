@@ -12,6 +12,32 @@ import pytest
 from services.common.broker import BrokerHandle, ensure_broker
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    from tests import helpers
+
+    item.stash[_FIRST_SERVICE] = len(helpers.STARTED)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test gets the log tails of the services it started as report sections."""
+    from tests import helpers
+
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when in ("setup", "call"):
+        for svc in helpers.STARTED[item.stash.get(_FIRST_SERVICE, len(helpers.STARTED)):]:
+            try:
+                tail = svc.log()[-6000:]
+            except OSError as exc:
+                tail = f"(log unreadable: {exc})"
+            report.sections.append((f"{svc.name} log ({svc.log_path})", tail))
+
+
+_FIRST_SERVICE = pytest.StashKey[int]()
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[BrokerHandle]:
     handle = ensure_broker(log=lambda line: print(line, flush=True))

@@ -152,6 +152,10 @@ class ServiceProcess:
             raise AssertionError(f"{self.name} did not exit within {timeout}s of SIGTERM") from None
 
 
+# Every service process started, in order: tests/conftest.py attaches the logs of those a failing
+# test started to its report (a flaky end-to-end failure is otherwise undiagnosable in CI).
+STARTED: list[ServiceProcess] = []
+
 GRPC_PORT_VARS = {"routing": "SWITCHBOARD_GRPC_PORT", "ingestion": "INGESTION_GRPC_PORT", "survey": "SURVEY_GRPC_PORT"}
 
 
@@ -172,7 +176,9 @@ def start_service(name: str, env: dict[str, str], log_dir: Path, **extra_env: st
     out = open(log_path, "ab")  # noqa: SIM115 (kept open for the process' life)
     proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=penv, cwd=ROOT, stdout=out,
                             stderr=subprocess.STDOUT)
-    return ServiceProcess(name, proc, http_port, log_path, grpc_port)
+    svc = ServiceProcess(name, proc, http_port, log_path, grpc_port)
+    STARTED.append(svc)
+    return svc
 
 
 def wait_ready(services: list[ServiceProcess], timeout: float = 90.0) -> None:
