@@ -35,6 +35,9 @@ class Topic:
         else:
             # Compacted topics keep the latest value per key forever; let tombstones go after a day.
             conf["delete.retention.ms"] = str(DAY_MS)
+            # Erasure: a value overwritten or tombstoned is physically compacted away within a week
+            # (the active segment is rolled for it), not only whenever the segment happens to fill.
+            conf["max.compaction.lag.ms"] = str(7 * DAY_MS)
         return conf
 
 
@@ -111,6 +114,13 @@ SURVEYS_STATE = Topic(
                 "transaction as the requests; reloaded on partition assignment.",
 )
 
+CUSTOMERS_ERASURES = Topic(
+    "customers.erasures.v1", ROUTING_PARTITIONS, "tenant_id", "CustomerErasure", retention_ms=7 * DAY_MS,
+    description="Right-to-erasure requests (sent with a tombstone on customers.profiles.v1). Keyed by tenant "
+                "and co-partitioned with routing's inputs and contacts.lifecycle.v1, so each request reaches the "
+                "replica that owns the tenant's routing state and survey timers.",
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
     CONTACTS_INBOUND,
     CONTACTS_NORMALIZED,
@@ -128,6 +138,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SURVEYS_STATE,
     INGESTION_DEDUPE,
     ENRICHMENT_HISTORY,
+    CUSTOMERS_ERASURES,
 )
 
 

@@ -292,3 +292,13 @@ class CustomerProfile(_message.Message):
     has_mobile: bool
     has_email: bool
     def __init__(self, customer_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., tier: _Optional[_Union[CustomerTier, str]] = ..., segments: _Optional[_Iterable[str]] = ..., preferred_language: _Optional[str] = ..., lifetime_value: _Optional[float] = ..., last_agent_id: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., display_name: _Optional[str] = ..., has_mobile: _Optional[bool] = ..., has_email: _Optional[bool] = ...) -> None: ...
+
+class CustomerErasure(_message.Message):
+    __slots__ = ("envelope", "customer_id", "reason")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    customer_id: str
+    reason: str
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., customer_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
