@@ -25,6 +25,8 @@ STAGES: dict[str, str] = {
     "ceiling": "bench.ceiling_bench",
     "ingestion": "bench.ingestion_bench",
     "enrichment": "bench.enrichment_bench",
+    "routing": "bench.routing_bench",
+    "survey": "bench.survey_bench",
 }
 
 

@@ -1,8 +1,9 @@
 """One service alone as a real process (`python -m services.<name>`, env as tests/conftest.py
-service_env), fed a pre-loaded backlog of BENCH_EVENTS events on its input topic.
+service_env), fed a pre-loaded backlog of BENCH_EVENTS events on its input topic(s).
 
-Figures: messages/s from the service's first to last output on its main output topic (CreateTime
-of the records, as the ceiling stage), its ratio to the ceiling for the same payload and mode,
+Figures: input messages/s = (inputs - 1) / the span from the first to the last record the service
+wrote on its output topics (CreateTime of the records, as the ceiling stage; for ingestion and
+enrichment, one output per input, this is the output rate), its ratio to the ceiling for the same payload and mode,
 CPU seconds of the process per 1,000 events (/proc/<pid>/stat utime+stime, from ready to the last
 input offset committed) and its peak RSS (/proc/<pid>/status VmHWM, start-up included).
 """
@@ -16,6 +17,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,26 @@ from bench import ceiling_bench, streams
 from services.common.broker import free_port
 from services.common.codec import CONTENT_TYPE_PROTOBUF
 
-SERVICES = {
-    # name: (input topic, main output topic, payload, content type)
-    "ingestion": ("contacts.inbound.v1", "contacts.normalized.v1", "json", "application/json"),
-    "enrichment": ("contacts.normalized.v1", "contacts.enriched.v1", "protobuf", CONTENT_TYPE_PROTOBUF),
+# name: (inputs in preload order as (topic, content type, builder of n records), output topics whose
+# records span the run, the ceiling's payload to compare with, the output topic counted exactly or None)
+Builder = Callable[[int], list[tuple[bytes, bytes]]]
+SERVICES: dict[str, tuple[list[tuple[str, str, Builder]], list[str], str, str | None]] = {
+    "ingestion": ([("contacts.inbound.v1", "application/json", streams.json_events)],
+                  ["contacts.normalized.v1"], "json", "contacts.normalized.v1"),
+    "enrichment": ([("contacts.normalized.v1", CONTENT_TYPE_PROTOBUF, streams.protobuf_events)],
+                   ["contacts.enriched.v1"], "protobuf", "contacts.enriched.v1"),
+    # Agents log in and say ready first (2 events each, 250 per tenant), then n contact events:
+    # arrivals and ends. Every input writes state records (routing.state.v1, same transaction), contacts
+    # write lifecycle events and assignments.
+    "routing": ([("agents.events.v1", CONTENT_TYPE_PROTOBUF, lambda n: streams.agent_login_events()),
+                 ("contacts.enriched.v1", CONTENT_TYPE_PROTOBUF, streams.enriched_contact_events)],
+                ["contacts.lifecycle.v1", "routing.assignments.v1", "routing.state.v1"], "protobuf", None),
+    # Lifecycle events (queued, assigned, answered, ended per contact); each end is surveyed at once
+    # (no policy file: no delay, no sampling, no suppression) -> request + 2 state records.
+    "survey": ([("contacts.lifecycle.v1", CONTENT_TYPE_PROTOBUF, streams.lifecycle_events)],
+               ["surveys.requests.v1", "surveys.state.v1"], "protobuf", None),
 }
+GRPC_PORT_VARS = {"routing": "SWITCHBOARD_GRPC_PORT", "ingestion": "INGESTION_GRPC_PORT", "survey": "SURVEY_GRPC_PORT"}
 
 
 def _ready(port: int) -> bool:
@@ -39,18 +56,23 @@ def _ready(port: int) -> bool:
 
 
 def measure(name: str, profile: Path | None = None) -> dict[str, Any]:
-    in_base, out_base, payload, ctype = SERVICES[name]
+    inputs, out_bases, payload, exact_base = SERVICES[name]
     n = streams.events_count()
-    records = streams.json_events(n) if payload == "json" else streams.protobuf_events(n)
     prefix = streams.new_prefix()
-    in_topic, out_topic = prefix + in_base, prefix + out_base
-    ends = streams.preload(in_topic, records, ctype)
+    ends: dict[str, dict[int, int]] = {}
+    n_inputs = 0
+    for base, ctype, build in inputs:
+        records = build(n)
+        n_inputs += len(records)
+        ends[prefix + base] = streams.preload(prefix + base, records, ctype)
     eos = streams.broker().supports_transactions
     port = free_port()
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=streams.broker().bootstrap, SWITCHBOARD_TOPIC_PREFIX=prefix,
                SWITCHBOARD_EXACTLY_ONCE="true" if eos else "false", PYTHONUNBUFFERED="1",
                SWITCHBOARD_HTTP_PORT=str(port), SWITCHBOARD_INSTANCE_ID=f"{name}-bench-{uuid.uuid4().hex[:6]}",
-               INGESTION_GRPC_PORT=str(free_port()), SWITCHBOARD_LOG_LEVEL="WARNING")
+               SWITCHBOARD_LOG_LEVEL="WARNING", SWITCHBOARD_GRPC_INSECURE="true")  # local broker and ports
+    if name in GRPC_PORT_VARS:
+        env[GRPC_PORT_VARS[name]] = str(free_port())
     log_path = Path(tempfile.gettempdir()) / f"bench-{prefix}{name}.log"
     argv = [sys.executable, "-m", f"services.{name}"]
     if profile is not None:
@@ -72,7 +94,10 @@ def measure(name: str, profile: Path | None = None) -> dict[str, Any]:
         ready_seconds = time.monotonic() - start
         cpu_ready = streams.proc_cpu_seconds(proc.pid)
         ready_at = time.time()
-        done_at = streams.wait_committed(f"{prefix}switchboard-{name}", in_topic, ends, max(300.0, n / 50), alive)
+        done_at = ready_at
+        for topic, topic_ends in ends.items():
+            done_at = streams.wait_committed(f"{prefix}switchboard-{name}", topic, topic_ends,
+                                             max(300.0, n_inputs / 50), alive)
         cpu = streams.proc_cpu_seconds(proc.pid) - cpu_ready
         peak = streams.proc_peak_rss_mib(proc.pid)
     finally:
@@ -83,17 +108,20 @@ def measure(name: str, profile: Path | None = None) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-    span = streams.output_span(out_topic)
-    if span["records"] != n:
-        raise RuntimeError(f"{name} wrote {span['records']} records to {out_base}, expected {n} (log {log_path})")
+    span = streams.output_span(*(prefix + base for base in out_bases))
+    if exact_base is not None and span["counts"][prefix + exact_base] != n_inputs:
+        raise RuntimeError(f"{name} wrote {span['counts'][prefix + exact_base]} records to {exact_base}, "
+                           f"expected {n_inputs} (log {log_path})")
+    per_second = (n_inputs - 1) / span["seconds"] if span["seconds"] > 0 else 0.0
     ceiling = ceiling_bench.lookup(streams.ceiling_result(), payload, eos)
     return {"stage": name, "date": streams.now_iso(), "machine": streams.machine(), "broker": streams.broker().kind,
-            "events": n, "partitions": streams.partitions(), "batch_size": streams.batch_size(),
-            "exactly_once": eos, "input": in_base, "output": out_base,
-            "per_second": span["per_second"], "output_span_seconds": span["seconds"],
+            "events": n_inputs, "partitions": streams.partitions(), "batch_size": streams.batch_size(),
+            "exactly_once": eos, "input": ", ".join(base for base, _, _ in inputs),
+            "output": ", ".join(out_bases), "output_records": {k[len(prefix):]: v for k, v in span["counts"].items()},
+            "per_second": per_second, "output_span_seconds": span["seconds"],
             "ready_to_committed_seconds": done_at - ready_at, "ready_seconds": ready_seconds,
-            "ceiling_per_second": ceiling, "ratio_to_ceiling": span["per_second"] / ceiling if ceiling else None,
-            "cpu_seconds_per_1000": 1000 * cpu / n, "peak_rss_mib": peak,
+            "ceiling_per_second": ceiling, "ratio_to_ceiling": per_second / ceiling if ceiling else None,
+            "cpu_seconds_per_1000": 1000 * cpu / n_inputs, "peak_rss_mib": peak,
             "mean_output_bytes": span["mean_value_bytes"], "profile": str(profile) if profile else None}
 
 

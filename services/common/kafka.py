@@ -17,7 +17,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from services.common import metrics
 from services.common.config import KafkaSettings, ServiceSettings
@@ -150,6 +158,11 @@ class StreamLoop:
                                   "logger": bridge})
         self._delivery_errors: list[str] = []
         self._last_tick = 0.0
+        # Consumer lag (committed vs end offsets) polled in the background; 0 turns it off.
+        from services.common.config import env_float
+
+        self.lag_poll_seconds = env_float("SWITCHBOARD_LAG_POLL_SECONDS", 10.0, minimum=0.0)
+        self._lag_poller: metrics.ConsumerLagPoller | None = None
 
     # -- rebalance ---------------------------------------------------------------------------
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -270,7 +283,15 @@ class StreamLoop:
         if good or outputs:
             self._commit(outputs, good)
             metrics.PROCESSING_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+            self._observe_latency(good)
         return len(good)
+
+    def _observe_latency(self, msgs: Sequence[Message]) -> None:
+        done_ms = time.time() * 1000.0
+        for m in msgs:
+            kind, ts = m.timestamp()
+            if kind != TIMESTAMP_NOT_AVAILABLE and ts > 0:
+                metrics.EVENT_LATENCY_SECONDS.labels(self.service, m.topic()).observe(max(0.0, done_ms - ts) / 1000.0)
 
     def run(self, stop: threading.Event) -> None:
         if self.eos:
@@ -278,10 +299,15 @@ class StreamLoop:
         self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
         self.log.info("loop_started", topics=self.topics, group=self.settings.group_id,
                       exactly_once=self.eos)
+        if self.lag_poll_seconds > 0:
+            self._lag_poller = metrics.ConsumerLagPoller(self.consumer, self.service, self.lag_poll_seconds,
+                                                         log=self.log).start()
         try:
             while not stop.is_set():
                 self.run_once()
         finally:
+            if self._lag_poller is not None:  # before close: it uses the consumer
+                self._lag_poller.stop()
             # The last batch is committed (run_once returned); leave the group so partitions move now.
             self.consumer.close()
             self.producer.flush(30)

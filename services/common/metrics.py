@@ -5,6 +5,9 @@ Service-specific instruments live in each service's own metrics.py.
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_CONSUMED = Counter(
@@ -29,3 +32,96 @@ PROCESSING_ERRORS = Counter(
     "switchboard_processing_errors_total", "Unexpected errors while handling an event", ["service"]
 )
 READY = Gauge("switchboard_ready", "1 when the service is ready to take work", ["service"])
+
+# Consumer lag of this instance's assigned partitions, from the broker: the partition's end offset
+# (high watermark) minus the group's committed offset. Polled in the background (ConsumerLagPoller);
+# summed over the instances of a service it is the group's lag. With transactional producers the
+# commit markers occupy offsets, so an idle, fully consumed partition may show a lag of 1.
+CONSUMER_LAG = Gauge(
+    "switchboard_kafka_consumer_lag_messages",
+    "End offset minus the group's committed offset, per assigned partition (polled every few seconds)",
+    ["service", "topic", "partition"],
+)
+LAG_POLL_ERRORS = Counter(
+    "switchboard_kafka_consumer_lag_poll_errors_total", "Failed consumer-lag polls (broker unreachable, timeout)",
+    ["service"],
+)
+# Per event: how long after the event was written to its topic (Kafka timestamp) this service
+# finished handling it. Grows with consumer lag; includes the time spent in the batch.
+EVENT_LATENCY_SECONDS = Histogram(
+    "switchboard_event_latency_seconds",
+    "Time from an event's Kafka timestamp to the end of its processing by this service",
+    ["service", "topic"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+
+
+def partition_lag(committed: int, low: int, high: int) -> int:
+    """Messages behind on one partition. `committed` < 0 means the group has no committed offset
+    yet: everything still retained (low..high) is behind (auto.offset.reset=earliest)."""
+    start = committed if committed >= 0 else low
+    return max(0, high - max(start, low))
+
+
+class ConsumerLagPoller:
+    """Every `interval` seconds, asks the broker for the committed offsets and high watermarks of
+    the consumer's current assignment and sets CONSUMER_LAG; series of partitions no longer
+    assigned are removed (another instance reports them now).
+
+    Uses the stream loop's own consumer from a background thread (librdkafka handles are
+    thread-safe; `committed` and `get_watermark_offsets` do not touch the fetch queue)."""
+
+    def __init__(self, consumer: Any, service: str, interval: float = 10.0, timeout: float = 5.0,
+                 log: Any = None) -> None:
+        self.consumer = consumer
+        self.service = service
+        self.interval = interval
+        self.timeout = timeout
+        self.log = log
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reported: set[tuple[str, str]] = set()
+
+    def poll_once(self) -> dict[tuple[str, int], int]:
+        assignment = self.consumer.assignment()
+        lags: dict[tuple[str, int], int] = {}
+        if assignment:
+            for tp in self.consumer.committed(assignment, timeout=self.timeout):
+                low, high = self.consumer.get_watermark_offsets(tp, timeout=self.timeout, cached=False)
+                lags[(tp.topic, tp.partition)] = partition_lag(tp.offset, low, high)
+        current = {(t, str(p)) for t, p in lags}
+        for topic, partition in self._reported - current:
+            try:
+                CONSUMER_LAG.remove(self.service, topic, partition)
+            except KeyError:
+                pass
+        for (topic, partition), lag in lags.items():
+            CONSUMER_LAG.labels(self.service, topic, str(partition)).set(lag)
+        self._reported = current
+        return lags
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll_once()
+            except Exception as exc:  # noqa: BLE001 (a failed poll must not stop the service)
+                LAG_POLL_ERRORS.labels(self.service).inc()
+                if self.log is not None:
+                    self.log.warning("lag_poll_failed", error=type(exc).__name__, detail=str(exc)[:200])
+
+    def start(self) -> ConsumerLagPoller:
+        self._thread = threading.Thread(target=self._run, name="lag-poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop and wait for the thread (before the consumer is closed); drop this instance's series."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.timeout * 3)
+        for topic, partition in self._reported:
+            try:
+                CONSUMER_LAG.remove(self.service, topic, partition)
+            except KeyError:
+                pass
+        self._reported = set()

@@ -17,11 +17,12 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
 from services.common import topics
-from services.common.config import ConfigError, env_float, env_int, env_str
+from services.common.config import ConfigError, env_bool, env_float, env_int, env_str
 from services.common.kafka import StreamLoop, producer_config
 from services.common.logging import kafka_logger
 from services.common.reload import ReloadWatch
 from services.common.runtime import Runtime
+from services.routing import metrics as routing_metrics
 from services.routing.collector import EngineCollector
 from services.routing.engine import RoutingEngine
 from services.routing.grpc_api import NOT_SERVING, SERVICE_NAME, SERVING, EngineViews, RoutingServicer, build_server
@@ -42,6 +43,13 @@ def main() -> int:
         rt.fail_config(exc)
     k = rt.settings.kafka
     engine = RoutingEngine(queues)
+    try:
+        per_agent = env_bool("ROUTING_METRICS_PER_AGENT", False)
+    except ConfigError as exc:
+        rt.fail_config(exc)
+    routing_metrics.set_per_agent(per_agent)
+    if per_agent:
+        rt.log.warning("per_agent_metrics_on", detail="one series per agent x channel: watch cardinality")
     lock = threading.Lock()
     contacts_topic = k.topic(topics.CONTACTS_ENRICHED.name)
     agents_topic = k.topic(topics.AGENTS_EVENTS.name)

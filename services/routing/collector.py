@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 
 from services.routing import domain as d
 from services.routing.engine import RoutingEngine
+from services.routing.engine import is_open as queue_is_open
 
 
 class EngineCollector(Collector):
@@ -27,6 +28,12 @@ class EngineCollector(Collector):
                                     labels=["tenant", "queue"])
         oldest = GaugeMetricFamily("switchboard_queue_oldest_wait_seconds", "Age of the oldest waiting contact",
                                    labels=["tenant", "queue"])
+        queue_agents = GaugeMetricFamily("switchboard_queue_agents", "Logged-in agents who serve the queue, by state",
+                                         labels=["tenant", "queue", "state"])
+        is_open = GaugeMetricFamily("switchboard_queue_open", "1 while the queue is within its business hours",
+                                    labels=["tenant", "queue"])
+        threshold = GaugeMetricFamily("switchboard_queue_service_level_threshold_seconds",
+                                      "The queue's service-level threshold T", labels=["tenant", "queue"])
         now = self.clock()
         with self.lock:
             for tenant in sorted(self.tenants()):
@@ -41,6 +48,15 @@ class EngineCollector(Collector):
                         continue
                     waiting.add_metric([tenant, queue], stats.waiting)
                     oldest.add_metric([tenant, queue], stats.oldest_wait_seconds)
+                    for state, n in sorted(stats.agents_by_state.items()):
+                        queue_agents.add_metric([tenant, queue, state], n)
+                    cfg = self.engine.queue_config(tenant, queue)
+                    if cfg is not None:
+                        is_open.add_metric([tenant, queue], 1 if queue_is_open(cfg.hours, now) else 0)
+                        threshold.add_metric([tenant, queue], cfg.service_level_seconds)
         yield agents
         yield waiting
         yield oldest
+        yield queue_agents
+        yield is_open
+        yield threshold

@@ -196,14 +196,15 @@ class RoutingHandler:
                 ctx = self.context.get(key)
                 lc = adapter.lifecycle_to_proto(o, cause_id, i, now, ctx)
                 encoded.append(Output(self.lifecycle_topic, o.tenant_id.encode(), lc.SerializeToString(), PB))
-                self._observe(o, ctx)
+                cfg = self.engine.queue_config(o.tenant_id, o.queue_id)
+                self._observe(o, ctx, cfg.service_level_seconds if cfg is not None else None)
                 if self.engine.contact_status(o.tenant_id, o.contact_id) not in _LIVE:
                     if self.context.pop(key, None) is not None:
                         self._context_changes.append((o.tenant_id, CONTEXT_KIND, o.contact_id, None))
         return encoded
 
     @staticmethod
-    def _observe(o: d.Lifecycle, ctx: contact_pb2.EnrichedContact | None) -> None:
+    def _observe(o: d.Lifecycle, ctx: contact_pb2.EnrichedContact | None, sl_seconds: float | None = None) -> None:
         labels = (o.tenant_id, o.queue_id, o.channel.value)
         kind = o.kind
         if kind == d.LifecycleKind.QUEUED:
@@ -237,3 +238,11 @@ class RoutingHandler:
             metrics.HOLD.labels(*labels).inc(o.hold_seconds)
             metrics.WRAP.labels(*labels).inc(o.wrap_seconds)
             metrics.HANDLE.labels(*labels).observe(o.talk_seconds + o.hold_seconds + o.wrap_seconds)
+                if sl_seconds is not None and o.wait_seconds <= sl_seconds:
+                    metrics.ANSWERED_WITHIN_SL.labels(*labels).inc()
+            elif sl_seconds is not None and o.wait_seconds > sl_seconds:
+                metrics.ABANDONED_AFTER_SL.labels(*labels).inc()
+            if o.agent_id and metrics.per_agent():
+                metrics.AGENT_HANDLED.labels(o.tenant_id, o.agent_id, o.channel.value).inc()
+                metrics.AGENT_HANDLE_SECONDS.labels(o.tenant_id, o.agent_id, o.channel.value).inc(
+                    o.talk_seconds + o.hold_seconds + o.wrap_seconds)
