@@ -467,6 +467,12 @@ class RoutingEngine:
         q = t.queues.get(queue_id)
         return self._queue_stats(tenant_id, q, t, now) if q else None
 
+    def queue_config(self, tenant_id: str, queue_id: str) -> QueueConfig | None:
+        """The queue's configuration in force (an implicit queue's defaults), None if unknown."""
+        t = self._tenants.get(tenant_id)
+        q = t.queues.get(queue_id) if t else None
+        return q.config if q is not None else self._config.tenant(tenant_id).queues.get(queue_id)
+
     def contact_position(self, tenant_id: str, contact_id: str, now: float) -> tuple[int, float] | None:
         """(1-based position among the waiting contacts of its queue, estimated wait seconds), or
         None when the contact is not waiting."""
