@@ -28,8 +28,11 @@ class CompactedTable(Generic[V]):
         decode: Callable[[bytes], V],
         log: JsonLogger,
         client_id: str,
+        on_delete: Callable[[bytes], None] | None = None,
     ) -> None:
         self.topic = topic
+        # Called (on the reader thread, must not block) for every tombstone read, replayed ones too.
+        self._on_delete = on_delete
         self._decode = decode
         self._log = log
         self._data: dict[bytes, V] = {}
@@ -85,10 +88,12 @@ class CompactedTable(Generic[V]):
                 if key is None:
                     continue
                 value = msg.value()
-                with self._lock:
-                    if value is None:  # tombstone: the key was erased
+                if value is None:  # tombstone: the key was erased
+                    with self._lock:
                         self._data.pop(key, None)
-                        continue
+                    if self._on_delete is not None:
+                        self._on_delete(key)
+                    continue
                 try:
                     decoded = self._decode(value)
                 except Exception:

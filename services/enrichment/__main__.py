@@ -40,10 +40,20 @@ def main() -> int:
         warm_up(tenant_rules.languages)
     rt.log.info("rules_loaded", file=rules_file or "(built-in defaults)", tenants=sorted(rules.tenants))
     k = rt.settings.kafka
+    erased_profiles: list[str] = []  # profile tombstones read before the handler exists (start-up replay)
+    sink: list[EnrichmentHandler] = []
+
+    def on_profile_deleted(key: bytes) -> None:
+        customer = key.decode(errors="replace")
+        if sink:
+            sink[0].profile_erased(customer)
+        else:
+            erased_profiles.append(customer)
+
     profiles: CompactedTable[contact_pb2.CustomerProfile] = CompactedTable(
         k, k.topic(topics.CUSTOMERS_PROFILES.name),
         lambda b: decode(contact_pb2.CustomerProfile, b), rt.log,
-        client_id=f"enrichment-{rt.settings.instance_id}",
+        client_id=f"enrichment-{rt.settings.instance_id}", on_delete=on_profile_deleted,
     ).start()
 
     def lookup(tenant: str, customer_id: str) -> contact_pb2.CustomerProfile | None:
@@ -61,7 +71,12 @@ def main() -> int:
     metrics.PROFILES.set_function(lambda: len(profiles))
     history_topic = k.topic(topics.ENRICHMENT_HISTORY.name)
     lifecycle_topic = k.topic(topics.CONTACTS_LIFECYCLE.name)
-    handler = EnrichmentHandler(lookup, rules, k.topic(topics.CONTACTS_ENRICHED.name), history_topic, lifecycle_topic)
+    erasures_topic = k.topic(topics.CUSTOMERS_ERASURES.name)
+    handler = EnrichmentHandler(lookup, rules, k.topic(topics.CONTACTS_ENRICHED.name), history_topic, lifecycle_topic,
+                                erasures_topic=erasures_topic, log=rt.log)
+    sink.append(handler)
+    for customer in erased_profiles:
+        handler.profile_erased(customer)
     metrics.HISTORY.set_function(lambda: len(handler.history))
 
     def on_assign(parts: list[TopicPartition]) -> None:
@@ -86,8 +101,14 @@ def main() -> int:
         rt.log.info("rules_reloaded", file=rules_file, tenants=sorted(fresh.tenants))
         return []
 
-    loop = StreamLoop(rt.settings, [k.topic(topics.CONTACTS_NORMALIZED.name), lifecycle_topic], handler, rt.log,
-                      dlq_topic=k.topic(topics.CONTACTS_DLQ.name), tick=tick, tick_interval=0.5,
+    def tick_with_erasures(now: float) -> Sequence[Output]:
+        # A profile tombstone alone forgets the customer's history too (every replica: each reads all profiles).
+        erased = handler.drain_profile_erasures(lambda customer: profiles.get(customer.encode()) is None)
+        return [*erased, *tick(now)]
+
+    loop = StreamLoop(rt.settings, [k.topic(topics.CONTACTS_NORMALIZED.name), lifecycle_topic, erasures_topic],
+                      handler, rt.log, dlq_topic=k.topic(topics.CONTACTS_DLQ.name), tick=tick_with_erasures,
+                      tick_interval=0.5,
                       on_assign=on_assign)
     try:
         return rt.run_loop(loop, ready=profiles.caught_up.is_set)

@@ -4,13 +4,16 @@ each contact's outcome and agent in the history (omnichannel context for the nex
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 from confluent_kafka import Message
 
 from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode
 from services.common.dlq import Reject
+from services.common.erasure import ERASED_RECORDS, confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
+from services.common.logging import JsonLogger
 from services.enrichment import metrics
 from services.enrichment.config import RulesConfig
 from services.enrichment.history import history_key
@@ -24,15 +27,22 @@ _PB = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
 
 class EnrichmentHandler:
     def __init__(self, profiles: ProfileLookup, rules: RulesConfig, out_topic: str,
-                 history_topic: str | None = None, lifecycle_topic: str | None = None) -> None:
+                 history_topic: str | None = None, lifecycle_topic: str | None = None,
+                 erasures_topic: str | None = None, log: JsonLogger | None = None) -> None:
         self.profiles = profiles
         self.rules = rules
         self.out_topic = out_topic
         self.history_topic = history_topic
         self.lifecycle_topic = lifecycle_topic
         self.history: dict[str, contact_pb2.CustomerHistory] = {}
+        self.erasures_topic = erasures_topic
+        self.log = log
+        self._profiles_erased: list[str] = []  # customer ids whose profile was tombstoned (table thread)
+        self._erased_lock = threading.Lock()
 
     def handle(self, msg: Message) -> Sequence[Output]:
+        if self.erasures_topic is not None and msg.topic() == self.erasures_topic:
+            return self._erase(msg)
         if self.lifecycle_topic is not None and msg.topic() == self.lifecycle_topic:
             return self._lifecycle(msg)
         try:
@@ -60,6 +70,49 @@ class EnrichmentHandler:
             self.history[key] = history
             if self.history_topic:
                 out.append(Output(self.history_topic, key.encode(), history.SerializeToString(), _PB))
+        return out
+
+    # -- erasure ------------------------------------------------------------------------------
+
+    def _tombstones(self, keys: list[str]) -> list[Output]:
+        for key in keys:
+            self.history.pop(key, None)
+        if not self.history_topic:
+            return []
+        return [Output(self.history_topic, key.encode(), None, _PB) for key in keys]
+
+    def _erase(self, msg: Message) -> Sequence[Output]:
+        """An erasure request: the customer's history goes from memory and is tombstoned in
+        enrichment.history.v1 (always: another replica may have written it since our last load)."""
+        req = decode_erasure(msg.value())
+        out = self._tombstones([history_key(req.tenant_id, req.customer_id)])
+        confirm("enrichment", len(out))
+        if self.log is not None:
+            self.log.info("customer_erased", tenant=req.tenant_id, customer_hash=customer_hash(req.customer_id),
+                          request_id=req.request_id, state_records=len(out))
+        return out
+
+    def profile_erased(self, customer_id: str) -> None:
+        """A tombstone on customers.profiles.v1 (called from the profile table's reader thread)."""
+        with self._erased_lock:
+            self._profiles_erased.append(customer_id)
+
+    def drain_profile_erasures(self, still_erased: Callable[[str], bool]) -> list[Output]:
+        """Runs in the stream loop (tick): forgets the history of every tenant for each customer whose
+        profile was tombstoned and still has none (a replayed old tombstone of a customer who came back
+        is skipped), and tombstones it in the loop's transaction."""
+        with self._erased_lock:
+            customers, self._profiles_erased = self._profiles_erased, []
+        out: list[Output] = []
+        for customer in dict.fromkeys(customers):
+            if not still_erased(customer):
+                continue
+            keys = [k for k in self.history if k.partition("/")[2] == customer]
+            out += self._tombstones(keys)
+            if keys and self.log is not None:
+                self.log.info("customer_history_erased", customer_hash=customer_hash(customer), keys=len(keys),
+                              trigger="profile_tombstone")
+        ERASED_RECORDS.labels("enrichment").inc(len(out))
         return out
 
     def _lifecycle(self, msg: Message) -> Sequence[Output]:

@@ -54,12 +54,13 @@ def main() -> int:
     contacts_topic = k.topic(topics.CONTACTS_ENRICHED.name)
     agents_topic = k.topic(topics.AGENTS_EVENTS.name)
     state_topic = k.topic(topics.ROUTING_STATE.name)
+    erasures_topic = k.topic(topics.CUSTOMERS_ERASURES.name)
     client_id = f"routing-{rt.settings.instance_id}"
 
     admin = AdminClient({**k.client_config(), "client.id": client_id, "logger": kafka_logger(rt.log)})
     meta = admin.list_topics(timeout=30)
     counts = {}
-    for name in (contacts_topic, agents_topic, state_topic):
+    for name in (contacts_topic, agents_topic, state_topic, erasures_topic):
         if name not in meta.topics or meta.topics[name].error is not None:
             rt.fail_config(ConfigError(f"topic {name} does not exist: run `switchboard topics create` first"))
         counts[name] = len(meta.topics[name].partitions)
@@ -67,13 +68,17 @@ def main() -> int:
         rt.fail_config(ConfigError(
             f"{contacts_topic} has {counts[contacts_topic]} partitions and {agents_topic} "
             f"{counts[agents_topic]}: they must be co-partitioned by tenant (same count)"))
+    if counts[erasures_topic] != counts[contacts_topic]:
+        rt.fail_config(ConfigError(
+            f"{erasures_topic} has {counts[erasures_topic]} partitions and {contacts_topic} "
+            f"{counts[contacts_topic]}: erasures must be co-partitioned by tenant (same count)"))
     partitions = counts[contacts_topic]
 
     store = StateStore(k, state_topic, rt.log, client_id).start()
     handler = RoutingHandler(engine, contacts_topic, agents_topic, k.topic(topics.ROUTING_ASSIGNMENTS.name),
                              k.topic(topics.CONTACTS_LIFECYCLE.name), state_topic=state_topic, store=store,
-                             log=rt.log)
-    loop = StreamLoop(rt.settings, [contacts_topic, agents_topic], handler, rt.log,
+                             log=rt.log, erasures_topic=erasures_topic)
+    loop = StreamLoop(rt.settings, [contacts_topic, agents_topic, erasures_topic], handler, rt.log,
                       dlq_topic=k.topic(topics.CONTACTS_DLQ.name), tick=handler.tick, tick_interval=0.5, lock=lock,
                       on_assign=lambda parts: handler.on_assign(parts, partitions), on_revoke=handler.on_revoke)
     REGISTRY.register(EngineCollector(engine, lock, lambda: list(handler.tenants)))

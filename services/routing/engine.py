@@ -498,12 +498,6 @@ class RoutingEngine:
         return ContactView(
             tenant_id=tenant_id, contact_id=c.contact_id, status=c.status, queue_id=c.queue_id,
             channel=c.channel, customer_id=c.customer_id, agent_id=c.agent_id, enqueued_at=c.enqueued_at,
-    def queue_config(self, tenant_id: str, queue_id: str) -> QueueConfig | None:
-        """The queue's configuration in force (an implicit queue's defaults), None if unknown."""
-        t = self._tenants.get(tenant_id)
-        q = t.queues.get(queue_id) if t else None
-        return q.config if q is not None else self._config.tenant(tenant_id).queues.get(queue_id)
-
             priority=c.priority, skills=dict(c.group.skills), languages=c.group.languages, answered=c.answered,
             step=c.step, callback=c.callback, reserved_for=c.reserved_for, held_until=c.held_until,
             visited=c.visited,

@@ -81,36 +81,3 @@ def set_per_agent(enabled: bool) -> None:
 
 def per_agent() -> bool:
     return _per_agent[0]
-
-# Service level at each queue's own threshold T (queues.yaml service_level_seconds), counted like the
-# engine: answered with wait <= T; abandoned (not short) with wait > T. SL = within / (answered + after).
-ANSWERED_WITHIN_SL = Counter(
-    "switchboard_contacts_answered_within_sl_total",
-    "Answered contacts whose queue wait was within the queue's service-level threshold", LABELS,
-)
-ABANDONED_AFTER_SL = Counter(
-    "switchboard_contacts_abandoned_after_sl_total",
-    "Abandoned contacts (short abandons excluded) that waited longer than the queue's service-level threshold",
-    LABELS,
-)
-
-# Per-agent handled count and handle time: only with ROUTING_METRICS_PER_AGENT=true. One series per
-# agent x channel (x tenant), growing with the workforce and its turnover: a cardinality risk on
-# large sites. Agent ids come from the workforce system (never names, numbers or addresses).
-AGENT_LABELS = ["tenant", "agent", "channel"]
-AGENT_HANDLED = Counter(
-    "switchboard_agent_contacts_handled_total", "Handled contacts that ended, per agent (opt-in)", AGENT_LABELS,
-)
-AGENT_HANDLE_SECONDS = Counter(
-    "switchboard_agent_handle_seconds_total", "Handle time (talk + hold + wrap-up) of ended contacts, per agent "
-    "(opt-in; AHT = this / switchboard_agent_contacts_handled_total)", AGENT_LABELS,
-)
-_per_agent = [False]
-
-
-def set_per_agent(enabled: bool) -> None:
-    _per_agent[0] = enabled
-
-
-def per_agent() -> bool:
-    return _per_agent[0]

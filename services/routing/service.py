@@ -217,6 +217,8 @@ class RoutingHandler:
             else:
                 metrics.ANSWERED.labels(*labels).inc()
                 metrics.WAIT.labels(*labels, "answered").observe(o.wait_seconds)
+                if sl_seconds is not None and o.wait_seconds <= sl_seconds:
+                    metrics.ANSWERED_WITHIN_SL.labels(*labels).inc()
         elif kind == d.LifecycleKind.CALLBACK_SCHEDULED:
             metrics.CALLBACKS.labels(*labels).inc()
         elif kind == d.LifecycleKind.OFFLINE_MESSAGE:
@@ -228,6 +230,8 @@ class RoutingHandler:
             metrics.WAIT.labels(*labels, "abandoned").observe(o.wait_seconds)
             if o.reason == "short":
                 metrics.SHORT_ABANDONED.labels(*labels).inc()
+            elif sl_seconds is not None and o.wait_seconds > sl_seconds:
+                metrics.ABANDONED_AFTER_SL.labels(*labels).inc()
         elif kind == d.LifecycleKind.VOICEMAIL:
             metrics.VOICEMAIL.labels(*labels).inc()
         elif kind == d.LifecycleKind.REJECTED:
@@ -238,10 +242,6 @@ class RoutingHandler:
             metrics.HOLD.labels(*labels).inc(o.hold_seconds)
             metrics.WRAP.labels(*labels).inc(o.wrap_seconds)
             metrics.HANDLE.labels(*labels).observe(o.talk_seconds + o.hold_seconds + o.wrap_seconds)
-                if sl_seconds is not None and o.wait_seconds <= sl_seconds:
-                    metrics.ANSWERED_WITHIN_SL.labels(*labels).inc()
-            elif sl_seconds is not None and o.wait_seconds > sl_seconds:
-                metrics.ABANDONED_AFTER_SL.labels(*labels).inc()
             if o.agent_id and metrics.per_agent():
                 metrics.AGENT_HANDLED.labels(o.tenant_id, o.agent_id, o.channel.value).inc()
                 metrics.AGENT_HANDLE_SECONDS.labels(o.tenant_id, o.agent_id, o.channel.value).inc(

@@ -49,6 +49,7 @@ def main() -> int:
         lifecycle=k.topic(topics.CONTACTS_LIFECYCLE.name), responses=k.topic(topics.SURVEYS_RESPONSES.name),
         requests=k.topic(topics.SURVEYS_REQUESTS.name), results=k.topic(topics.SURVEYS_RESULTS.name),
         inbound=k.topic(topics.CONTACTS_INBOUND.name), state=k.topic(topics.SURVEYS_STATE.name),
+        erasures=k.topic(topics.CUSTOMERS_ERASURES.name), preferences=k.topic(topics.SURVEYS_PREFERENCES.name),
     )
     client_id = f"survey-{rt.settings.instance_id}"
     prefs = CompactedTable(k, k.topic(topics.SURVEYS_PREFERENCES.name), survey_pb2.SurveyPreference.FromString,
@@ -70,7 +71,7 @@ def main() -> int:
         loader=lambda: load_records(k, names.state, rt.log, client_id), clock=clock,
         per_agent_metrics=per_agent, response_grace_seconds=grace,
     )
-    loop = StreamLoop(rt.settings, [names.lifecycle, names.responses], handler, rt.log,
+    loop = StreamLoop(rt.settings, [names.lifecycle, names.responses, names.erasures], handler, rt.log,
                       dlq_topic=k.topic(topics.CONTACTS_DLQ.name), tick=handler.tick, tick_interval=0.5,
                       on_assign=handler.on_assign, on_revoke=handler.on_revoke, clock=clock)
     scores = ScoreWindow()

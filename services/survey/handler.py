@@ -16,6 +16,7 @@ from confluent_kafka import Message, TopicPartition
 
 from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode, ts_from_seconds
 from services.common.dlq import Reject
+from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
 from services.survey import metrics
@@ -41,6 +42,8 @@ class Topics:
     results: str
     inbound: str
     state: str
+    erasures: str = ""     # customers.erasures.v1; empty = erasures not consumed
+    preferences: str = ""  # surveys.preferences.v1: an erasure tombstones the customer's preference
 
 
 class SurveyHandler:
@@ -88,9 +91,25 @@ class SurveyHandler:
 
     # -- input -------------------------------------------------------------------------------
     def handle(self, msg: Message) -> Sequence[Output]:
+        if self.topics.erasures and msg.topic() == self.topics.erasures:
+            return self._erase(msg)
         if msg.topic() == self.topics.responses:
             return self._response(msg)
         return self._lifecycle(msg)
+
+    def _erase(self, msg: Message) -> Sequence[Output]:
+        """An erasure request: pending and open surveys, the last-surveyed record and the survey
+        preference of the customer are removed and tombstoned in this batch's transaction. Scores
+        already aggregated (surveys.results.v1 carries no customer id) stay."""
+        req = decode_erasure(msg.value())
+        out = self.store.erase_customer(req.tenant_id, req.customer_id)
+        if self.topics.preferences:
+            out.append(Output(self.topics.preferences, f"{req.tenant_id}/{req.customer_id}".encode(), None, PROTOBUF))
+        confirm("survey", len(out))
+        self._gauges()
+        self.log.info("customer_erased", tenant=req.tenant_id, customer_hash=customer_hash(req.customer_id),
+                      request_id=req.request_id, state_records=len(out))
+        return out
 
     def _facts(self, tenant: str, customer: str) -> CustomerFacts:
         pref = self.preference(tenant, customer)
@@ -108,8 +127,11 @@ class SurveyHandler:
         if ev.kind not in (routing_pb2.LIFECYCLE_KIND_ENDED, routing_pb2.LIFECYCLE_KIND_ABANDONED):
             return []
         tenant = ev.envelope.tenant_id
-        if not tenant or not ev.contact_id or not ev.customer_id:
-            raise Reject("missing_field", "tenant_id, contact_id and customer_id are required")
+        if not tenant or not ev.contact_id:
+            raise Reject("missing_field", "tenant_id and contact_id are required")
+        if not ev.customer_id:  # the customer was erased while the contact was live (or never known)
+            metrics.SKIPPED.labels(tenant, "no_customer").inc()
+            return []
         sid = survey_id_for(ev)
         if sid in self.store.pending or sid in self.store.open:
             return []  # this contact was already surveyed (an ENDED after ABANDONED, or a repeat)

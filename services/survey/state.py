@@ -94,6 +94,16 @@ class SurveyStore:
         self.customers.pop((tenant, customer), None)
         return self._out(tenant, "customer", customer, None)
 
+    def erase_customer(self, tenant: str, customer: str) -> list[Output]:
+        """Right to erasure: the customer's pending and open surveys and their suppression record go,
+        each with its tombstone. The customer record is tombstoned even when not held here."""
+        out = [self.drop_pending(tenant, sid) for sid, (t, rec) in sorted(self.pending.items())
+               if t == tenant and rec.request.customer_id == customer]
+        out += [self.drop_open(tenant, sid) for sid, (t, rec) in sorted(self.open.items())
+                if t == tenant and rec.request.customer_id == customer]
+        out.append(self.drop_customer(tenant, customer))
+        return out
+
     def _out(self, tenant: str, kind: str, ident: str, value: survey_pb2.SurveyState | None) -> Output:
         return Output(self.topic, state_key(tenant, kind, ident),
                       None if value is None else value.SerializeToString(), HEADERS)
