@@ -219,6 +219,11 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         base = self.kafka_env()
         base["PYTHONUNBUFFERED"] = "1"
+        # A local demo on this machine: gRPC plaintext, and routing/survey without tokens, unless the
+        # user configured TLS or tokens (SWITCHBOARD_GRPC_*) themselves. IngestService still needs the
+        # per-run acme token. Deployed services refuse to start this way (services/common/grpc_security.py).
+        if not any(k.startswith("SWITCHBOARD_GRPC_TLS_") for k in os.environ):
+            base.setdefault("SWITCHBOARD_GRPC_INSECURE", "true")
         for name, port in SERVICES:
             env = dict(base, SWITCHBOARD_HTTP_PORT=str(port), SWITCHBOARD_INSTANCE_ID=f"{name}-local")
             if name == "routing":

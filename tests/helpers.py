@@ -164,6 +164,9 @@ def start_service(name: str, env: dict[str, str], log_dir: Path, **extra_env: st
     # A fixed SWITCHBOARD_INSTANCE_ID (in extra_env) restarts "the same pod": same transactional id.
     penv = dict(env, SWITCHBOARD_HTTP_PORT=str(http_port))
     penv.setdefault("SWITCHBOARD_INSTANCE_ID", f"{name}-{uuid.uuid4().hex[:6]}")
+    # gRPC is secure by default (TLS + tokens, services/common/grpc_security.py); tests that are not
+    # about it run plaintext without tokens. tests/integration/test_grpc_security.py overrides this.
+    penv.setdefault("SWITCHBOARD_GRPC_INSECURE", "true")
     penv.update(extra_env)
     # Every gRPC-serving service gets a free port unless the test names one: the defaults
     # (50051-50053) would collide with a process still shutting down or another run.

@@ -15,6 +15,7 @@ from confluent_kafka import Producer
 
 from services.common import topics
 from services.common.config import ConfigError
+from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop, producer_config
 from services.common.logging import kafka_logger
 from services.common.runtime import Runtime
@@ -30,6 +31,8 @@ def main() -> int:
     rt = Runtime("ingestion", default_http_port=9101)
     try:
         config = IngestionConfig.from_env()
+        # One token store for every gRPC service; ingestion adds its tenants file's tokens.
+        security = GrpcSecurity.from_env(extra_tokens=config.tenants.tokens.items())
     except ConfigError as exc:
         rt.fail_config(exc)
     k = rt.settings.kafka
@@ -65,10 +68,12 @@ def main() -> int:
 
     async def serve() -> None:
         servicer = IngestServicer(config, dedupe, lock, publisher, inbound_topic)
-        server, health, port = build_server(servicer, config.grpc_port)
+        server, health, port = build_server(servicer, config.grpc_port, security=security)
         await server.start()
         rt.log.info("grpc_listening", port=port, services=[SERVICE_NAME, "grpc.health.v1.Health"],
-                    tenants_with_tokens=len(config.tenants.tokens))
+                    **security.describe())
+        for warning in security.warnings():
+            rt.log.warning("grpc_insecure", detail=warning)
         for name in ("", SERVICE_NAME):
             await health.set(name, NOT_SERVING)
         thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)

@@ -13,7 +13,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import grpc
 from confluent_kafka import KafkaError, Message, Producer
@@ -22,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.codec import CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF
 from services.common.dlq import Reject
+from services.common.grpc_security import GrpcSecurity, bearer_token, caller_tenant  # noqa: F401 (re-export)
 from services.ingestion import metrics
 from services.ingestion.config import IngestionConfig
 from services.ingestion.dedupe import Deduplicator
@@ -32,13 +32,6 @@ from switchboard.v1 import ingest_pb2, ingest_pb2_grpc
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVING = health_pb2.HealthCheckResponse.SERVING
-
-
-def bearer_token(metadata: Any) -> str:
-    for key, value in metadata or ():
-        if key.lower() == "authorization" and isinstance(value, str) and value.lower().startswith("bearer "):
-            return value[7:].strip()
-    return ""
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -56,7 +49,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def Publish(  # noqa: N802 (gRPC method name)
         self, request: ingest_pb2.PublishRequest, context: grpc.aio.ServicerContext
     ) -> ingest_pb2.PublishResponse:
-        tenant = self.config.tenants.tenant_for_token(bearer_token(context.invocation_metadata()))
+        # The token was checked by the server's TenantAuthInterceptor (services/common/grpc_security.py).
+        # None: no token configured at all (dev opt-out) -- Publish still needs to know the tenant.
+        tenant = caller_tenant()
         if tenant is None:
             metrics.API_REQUESTS.labels("UNAUTHENTICATED").inc()
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
@@ -148,14 +143,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return failures
 
 
-def build_server(servicer: IngestServicer, port: int, host: str = "0.0.0.0"
-                 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    server = grpc.aio.server()
+def build_server(
+    servicer: IngestServicer, port: int, host: str = "0.0.0.0", security: GrpcSecurity | None = None
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    """`security` None: plaintext without authentication (tests of the servicer logic only)."""
+    security = security or GrpcSecurity(insecure=True)
+    server = security.server()
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    bound = security.add_port(server, f"{host}:{port}")
     return server, health_servicer, bound

@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 
 from services.common import topics
 from services.common.config import ConfigError, env_bool, env_float, env_int, env_str
+from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop, producer_config
 from services.common.logging import kafka_logger
 from services.common.reload import ReloadWatch
@@ -39,6 +40,7 @@ def main() -> int:
         queues_file = env_str("SWITCHBOARD_QUEUES_FILE", "")
         reload_interval = env_float("SWITCHBOARD_QUEUES_RELOAD_SECONDS", 5.0, minimum=0.0)
         queues = load_queues(queues_file) if queues_file else QueuesConfig.default()
+        security = GrpcSecurity.from_env()
     except (ConfigError, QueueConfigError) as exc:
         rt.fail_config(exc)
     k = rt.settings.kafka
@@ -111,9 +113,12 @@ def main() -> int:
 
     async def serve() -> None:
         servicer = RoutingServicer(views, publisher, agents_topic)
-        server, health, port = build_server(servicer, grpc_port)
+        server, health, port = build_server(servicer, grpc_port, security=security)
         await server.start()
-        rt.log.info("grpc_listening", port=port, services=[SERVICE_NAME, "grpc.health.v1.Health"])
+        rt.log.info("grpc_listening", port=port, services=[SERVICE_NAME, "grpc.health.v1.Health"],
+                    **security.describe())
+        for warning in security.warnings():
+            rt.log.warning("grpc_insecure", detail=warning)
         for name in ("", SERVICE_NAME):
             await health.set(name, NOT_SERVING)
         thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)

@@ -22,6 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.codec import new_envelope
+from services.common.grpc_security import GrpcSecurity
 from services.routing import adapter
 from services.routing import domain as d
 from services.routing.engine import RoutingEngine
@@ -276,16 +277,18 @@ async def _poll_until(producer: Producer, done: asyncio.Future[KafkaError | None
 
 
 def build_server(
-    servicer: RoutingServicer, port: int, host: str = "0.0.0.0"
+    servicer: RoutingServicer, port: int, host: str = "0.0.0.0", security: GrpcSecurity | None = None
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    server = grpc.aio.server()
+    """`security` None: plaintext without authentication (tests of the servicer logic only)."""
+    security = security or GrpcSecurity(insecure=True)
+    server = security.server()
     routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    bound = security.add_port(server, f"{host}:{port}")
     return server, health_servicer, bound
 
 

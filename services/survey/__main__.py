@@ -8,6 +8,7 @@ import time
 
 from services.common import topics
 from services.common.config import ConfigError, env_bool, env_float, env_int, env_str
+from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop
 from services.common.runtime import Runtime
 from services.common.table import CompactedTable
@@ -32,6 +33,7 @@ def main() -> int:
         per_agent = env_bool("SURVEY_METRICS_PER_AGENT", False)
         grace = env_float("SURVEY_RESPONSE_GRACE_SECONDS", 300, minimum=0)
         offset = env_float("SURVEY_CLOCK_OFFSET_SECONDS", 0.0)
+        security = GrpcSecurity.from_env()
     except PolicyError as exc:
         rt.fail_config(exc)
     except ConfigError as exc:
@@ -93,9 +95,12 @@ def main() -> int:
 
     async def serve() -> None:
         servicer = SurveyServicer(scores, tail.caught_up.is_set, clock)
-        server, health, port = build_server(servicer, grpc_port)
+        server, health, port = build_server(servicer, grpc_port, security=security)
         await server.start()
-        rt.log.info("grpc_listening", port=port, services=[SERVICE_NAME, "grpc.health.v1.Health"])
+        rt.log.info("grpc_listening", port=port, services=[SERVICE_NAME, "grpc.health.v1.Health"],
+                    **security.describe())
+        for warning in security.warnings():
+            rt.log.warning("grpc_insecure", detail=warning)
         for name in ("", SERVICE_NAME):
             await health.set(name, NOT_SERVING)
         thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)

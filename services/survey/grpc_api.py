@@ -10,6 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.codec import ts_from_seconds
+from services.common.grpc_security import GrpcSecurity
 from services.survey.scores import WINDOW, ScoreWindow
 from switchboard.v1 import survey_pb2, survey_pb2_grpc
 
@@ -50,14 +51,17 @@ class SurveyServicer(survey_pb2_grpc.SurveyServiceServicer):
         return resp
 
 
-def build_server(servicer: SurveyServicer, port: int, host: str = "0.0.0.0"
-                 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    server = grpc.aio.server()
+def build_server(
+    servicer: SurveyServicer, port: int, host: str = "0.0.0.0", security: GrpcSecurity | None = None
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    """`security` None: plaintext without authentication (tests of the servicer logic only)."""
+    security = security or GrpcSecurity(insecure=True)
+    server = security.server()
     survey_pb2_grpc.add_SurveyServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    bound = security.add_port(server, f"{host}:{port}")
     return server, health_servicer, bound
