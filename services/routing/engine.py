@@ -404,6 +404,22 @@ class RoutingEngine:
         """Forgets the tenant (another replica owns it now); its pending changes are dropped."""
         self._tenants.pop(tenant_id, None)
 
+    def erase_customer(self, tenant_id: str, customer_id: str) -> list[str]:
+        """Right to erasure: the customer's live contacts stop carrying their id (they keep their
+        place, agent and timers: the conversation may be going on) and are marked changed, so their
+        state records are rewritten without it. Finished contacts hold no customer id. Returns the
+        ids of the contacts changed."""
+        t = self._tenants.get(tenant_id)
+        if t is None or not customer_id:
+            return []
+        changed = []
+        for c in t.contacts.values():
+            if c.customer_id == customer_id:
+                c.customer_id = ""
+                self._mark(t, c)
+                changed.append(c.contact_id)
+        return sorted(changed)
+
     def _record(self, t: _Tenant, kind: str, entity_id: str) -> dict[str, Any] | None:
         if kind == "tenant":
             return {"v": STATE_VERSION, "seq": t.seq, "assign_seq": t.assign_seq, "finish_seq": t.finish_seq,

@@ -14,6 +14,7 @@ from confluent_kafka import Message, TopicPartition
 
 from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode, derived_event_id
 from services.common.dlq import Reject
+from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
 from services.routing import adapter, metrics
@@ -70,8 +71,10 @@ class RoutingHandler:
         store: StateStore | None = None,
         clock: Callable[[], float] = time.time,
         log: JsonLogger | None = None,
+        erasures_topic: str | None = None,
     ) -> None:
         self.engine = engine
+        self.erasures_topic = erasures_topic
         self.contacts_topic = contacts_topic
         self.agents_topic = agents_topic
         self.assignments_topic = assignments_topic
@@ -129,6 +132,8 @@ class RoutingHandler:
     # -- processing ---------------------------------------------------------------------------
 
     def handle(self, msg: Message) -> Sequence[Output]:
+        if self.erasures_topic is not None and msg.topic() == self.erasures_topic:
+            return self._erase(msg)
         now = self.clock()
         if msg.topic() == self.agents_topic:
             try:
@@ -166,6 +171,22 @@ class RoutingHandler:
                 return encoded
             raise Reject("invalid_for_state", rejected[0].reason)
         return encoded
+
+    def _erase(self, msg: Message) -> Sequence[Output]:
+        """A customer's erasure: their live contacts lose the customer id and the enrichment context
+        (profile segments, reachability), and the changed records are rewritten or tombstoned in
+        routing.state.v1 in this batch's transaction."""
+        req = decode_erasure(msg.value())
+        contacts = self.engine.erase_customer(req.tenant_id, req.customer_id)
+        for contact_id in contacts:
+            if self.context.pop((req.tenant_id, contact_id), None) is not None:
+                self._context_changes.append((req.tenant_id, CONTEXT_KIND, contact_id, None))
+        out = self._state_outputs()
+        confirm("routing", len(out))
+        if self.log is not None:
+            self.log.info("customer_erased", tenant=req.tenant_id, customer_hash=customer_hash(req.customer_id),
+                          request_id=req.request_id, live_contacts=len(contacts), state_records=len(out))
+        return out
 
     def tick(self, now: float) -> Sequence[Output]:
         out: list[Output] = []
