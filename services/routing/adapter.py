@@ -39,10 +39,14 @@ KIND_TO_PROTO = {
     d.LifecycleKind.CALLBACK_SCHEDULED: routing_pb2.LIFECYCLE_KIND_CALLBACK_SCHEDULED,
     d.LifecycleKind.OFFLINE_MESSAGE: routing_pb2.LIFECYCLE_KIND_OFFLINE_MESSAGE,
     d.LifecycleKind.OVERFLOWED: routing_pb2.LIFECYCLE_KIND_OVERFLOWED,
+    d.LifecycleKind.TRANSFERRED: routing_pb2.LIFECYCLE_KIND_TRANSFERRED,
 }
 
 
-ContactInput = d.ContactArrived | d.ContactAnswered | d.ContactAbandoned | d.ContactEnded | d.ContactCallbackRequested
+ContactInput = (
+    d.ContactArrived | d.ContactAnswered | d.ContactAbandoned | d.ContactEnded | d.ContactCallbackRequested
+    | d.ContactTransferred
+)
 AgentInput = (
     d.AgentLogin | d.AgentReady | d.AgentNotReady | d.AgentLogout | d.WrapUpDone | d.OfferAccepted | d.OfferRejected
 )
@@ -82,6 +86,12 @@ def contact_to_domain(enriched: contact_pb2.EnrichedContact) -> ContactInput:
                               talk_seconds=ev.handle.talk_seconds, hold_seconds=ev.handle.hold_seconds)
     if step == contact_pb2.CONTACT_STEP_CALLBACK_REQUESTED:
         return d.ContactCallbackRequested(tenant_id=tenant, contact_id=ev.contact_id)
+    if step == contact_pb2.CONTACT_STEP_TRANSFERRED:
+        target = ev.transfer_queue or enriched.routing.queue_id
+        if not target:
+            raise UnsupportedEvent("missing_transfer_queue")
+        return d.ContactTransferred(tenant_id=tenant, contact_id=ev.contact_id, queue_id=target,
+                                    talk_seconds=ev.handle.talk_seconds, hold_seconds=ev.handle.hold_seconds)
     raise UnsupportedEvent("unsupported_step")
 
 

@@ -43,6 +43,7 @@ class LifecycleKind(StrEnum):
     CALLBACK_SCHEDULED = "callback_scheduled"  # a waiting voice contact became a callback (keeps its place)
     OFFLINE_MESSAGE = "offline_message"  # terminal: closed or past max wait, told to leave a message
     OVERFLOWED = "overflowed"  # reason "queue:<id>" (moved, QUEUED in it follows) or "site:<name>" (terminal)
+    TRANSFERRED = "transferred"  # reason "queue:<id>": moved there (QUEUED in it follows); ends an agent's leg
 
 
 class AgentSelection(StrEnum):
@@ -181,6 +182,19 @@ class ContactEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactTransferred:
+    """The contact moves to another queue. From an agent (assigned): that agent's leg ends (handle
+    time and wrap-up count in the source queue) and the contact waits anew in the target queue.
+    Waiting or offered: it moves keeping its place in time, as an overflow does."""
+
+    tenant_id: str
+    contact_id: str
+    queue_id: str
+    talk_seconds: float = 0.0
+    hold_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class ContactCallbackRequested:
     """A waiting voice customer asks to be called back: the contact keeps its place and is later
     assigned on the callback channel (outbound)."""
@@ -198,7 +212,8 @@ class Tick:
 
 Event = (
     AgentLogin | AgentReady | AgentNotReady | AgentLogout | WrapUpDone | OfferAccepted | OfferRejected
-    | ContactArrived | ContactAnswered | ContactAbandoned | ContactEnded | ContactCallbackRequested | Tick
+    | ContactArrived | ContactAnswered | ContactAbandoned | ContactEnded | ContactCallbackRequested
+    | ContactTransferred | Tick
 )
 
 

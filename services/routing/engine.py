@@ -61,6 +61,7 @@ from .domain import (
     ContactCallbackRequested,
     ContactEnded,
     ContactStatus,
+    ContactTransferred,
     ContactView,
     Lifecycle,
     LifecycleKind,
@@ -168,9 +169,13 @@ class _Group:
     staffed: int = 0  # eligible agents in a working state
 
 
+_REQUIRED_COUNTERS = frozenset((
+    "offered", "answered", "abandoned", "short_abandoned", "answered_within_sl", "abandoned_after_sl",
+    "wait_answered_sum", "voicemail", "rejected", "handle_sum", "handle_count", "callbacks", "offline_messages",
+    "overflowed"))  # in every record since STATE_VERSION 1; later counters may be missing
 _QUEUE_COUNTERS = ("offered", "answered", "abandoned", "short_abandoned", "answered_within_sl", "abandoned_after_sl",
                    "wait_answered_sum", "voicemail", "rejected", "handle_sum", "handle_count", "callbacks",
-                   "offline_messages", "overflowed")
+                   "offline_messages", "overflowed", "transferred")
 
 
 @dataclass(slots=True, eq=False)
@@ -196,6 +201,7 @@ class _Queue:
     callbacks: int = 0
     offline_messages: int = 0
     overflowed: int = 0
+    transferred: int = 0  # agents' legs that ended in a transfer out of this queue
 
 
 @dataclass(slots=True, eq=False)
@@ -247,7 +253,8 @@ class RoutingEngine:
             if isinstance(event, AgentReady | AgentNotReady | AgentLogout | WrapUpDone | OfferAccepted
                           | OfferRejected):
                 return [Rejected(tenant_id, "unknown_agent", event)]
-            if isinstance(event, ContactAnswered | ContactAbandoned | ContactEnded | ContactCallbackRequested):
+            if isinstance(event, ContactAnswered | ContactAbandoned | ContactEnded | ContactCallbackRequested
+                          | ContactTransferred):
                 return [Rejected(tenant_id, "unknown_contact", event)]
             if not isinstance(event, AgentLogin | ContactArrived):
                 return [Rejected(tenant_id, "unsupported_event", event)]
@@ -269,6 +276,8 @@ class RoutingEngine:
                 self._on_ended(t, event, now, out)
             case ContactCallbackRequested():
                 self._on_callback_requested(t, event, now, out)
+            case ContactTransferred():
+                self._on_transferred(t, event, now, out)
             case AgentLogin():
                 self._on_login(t, event, now, out)
             case AgentReady():
@@ -369,8 +378,8 @@ class RoutingEngine:
                     q = t.queues.get(entity_id)
                     if q is None:
                         q = t.queues[entity_id] = _Queue(QueueConfig(entity_id), implicit=True)
-                    for name in _QUEUE_COUNTERS:
-                        setattr(q, name, record[name])
+                    for name in _QUEUE_COUNTERS:  # a counter added after the record was written starts at 0
+                        setattr(q, name, record[name] if name in _REQUIRED_COUNTERS else record.get(name, 0))
                 elif kind == "agent":
                     t.agents[entity_id] = _agent_from_record(entity_id, record, t.marks)
                 elif kind == "contact":
@@ -677,6 +686,75 @@ class RoutingEngine:
             out.append(Rejected(t.tenant_id, "callback_needs_voice", ev))
         else:
             self._to_callback(t, c, now, out, "requested")
+
+    def _on_transferred(self, t: _Tenant, ev: ContactTransferred, now: float, out: list[Output]) -> None:
+        c = self._live_contact(t, ev, out)
+        if c is None:
+            return
+        if ev.talk_seconds < 0 or ev.hold_seconds < 0:
+            out.append(Rejected(t.tenant_id, "negative_duration", ev))
+            return
+        if ev.queue_id == c.queue_id and c.status is not ContactStatus.ASSIGNED:
+            out.append(Rejected(t.tenant_id, "same_queue", ev))
+            return
+        target = self._queue(t, ev.queue_id)
+        if target is None:  # rejected: the contact stays where it is (the agent keeps it)
+            out.append(Rejected(t.tenant_id, "unknown_queue", ev))
+            return
+        cfg = target.config
+        if cfg.channel is not None and cfg.channel is not c.channel:
+            out.append(Rejected(t.tenant_id, "channel_mismatch", ev))
+            return
+        if cfg.max_length is not None and target.waiting >= cfg.max_length:
+            out.append(Rejected(t.tenant_id, "queue_full", ev))
+            return
+        if cfg.hours is not None and _next_open(cfg.hours, now) != now:
+            out.append(Rejected(t.tenant_id, "queue_closed", ev))
+            return
+        source = t.queues[c.queue_id]
+        a = t.agents.get(c.agent_id) if c.status is not ContactStatus.WAITING else None
+        wrap = 0.0
+        if c.status is ContactStatus.ASSIGNED:
+            assert a is not None
+            self._release(t, a, c)
+            wrap = source.config.wrap_up_seconds if not a.held else 0.0
+            talk, hold = ev.talk_seconds, ev.hold_seconds
+            handle = talk + hold if talk + hold > 0 else max(0.0, now - c.assigned_at)
+            source.handle_sum += handle + wrap
+            source.handle_count += 1
+            source.transferred += 1
+            answered = c.answered or talk > 0 or c.channel not in BLOCKING_CHANNELS
+            out.append(self._lifecycle(t, c, LifecycleKind.TRANSFERRED, agent_id=a.agent_id,
+                                       wait_seconds=c.wait_seconds, talk_seconds=talk, hold_seconds=hold,
+                                       wrap_seconds=wrap, answered=answered, reason=f"queue:{ev.queue_id}"))
+            # A new leg: it waits in the target from now on, for anyone there (not the same agent first).
+            c.answered, c.wait_seconds, c.assigned_at, c.enqueued_at = False, 0.0, 0.0, now
+            c.visited, c.preferred_done, c.boosted = (), True, False
+            a.idle_since = now
+        else:
+            if a is not None:  # offered: withdrawn without counting against the agent
+                self._release(t, a, c)
+                c.offer_token += 1
+            else:
+                self._detach(t, c)
+            if c.reserved_for:
+                self._end_reservation(t, c)
+            out.append(self._lifecycle(t, c, LifecycleKind.TRANSFERRED, wait_seconds=max(0.0, now - c.enqueued_at),
+                                       reason=f"queue:{ev.queue_id}"))
+        previous = c.queue_id
+        t.marks.add(("queue", ev.queue_id))
+        c.queue_id, c.step, c.entered_at = ev.queue_id, 0, now
+        c.priority = cfg.priority + c.own_priority
+        c.group = self._group(t, target, c.channel, c.own_skills, c.own_language, 0)
+        target.offered += 1
+        self._attach(t, c, now)
+        position, ewt = self._position(t, c, now)
+        out.append(self._lifecycle(t, c, LifecycleKind.QUEUED, wait_seconds=max(0.0, now - c.enqueued_at),
+                                   position=position, estimated_wait_seconds=ewt, reason=f"transfer:{previous}"))
+        self._settle_waiting(t, c, now, out)
+        if a is not None:  # the agent frees up after the contact found its new place
+            self._settle(t, a, now, out, wrap)
+            self._refresh(t, a, now, out)
 
     # -- agent events ---------------------------------------------------------------------------
 
@@ -1449,7 +1527,7 @@ class RoutingEngine:
                          **fields)  # type: ignore[arg-type]
 
     def _live_contact(self, t: _Tenant, ev: ContactAnswered | ContactAbandoned | ContactEnded
-                      | ContactCallbackRequested, out: list[Output]) -> _Contact | None:
+                      | ContactCallbackRequested | ContactTransferred, out: list[Output]) -> _Contact | None:
         c = t.contacts.get(ev.contact_id)
         if c is None:
             reason = "contact_finished" if ev.contact_id in t.finished else "unknown_contact"

@@ -35,6 +35,9 @@ OFFLINE_MESSAGES = Counter("switchboard_contacts_offline_message_total",
 OVERFLOWED = Counter("switchboard_contacts_overflowed_total",
                      "Contacts moved out of the queue by overflow; target is queue:<id> or site:<name> from the "
                      "queue config (bounded)", LABELS + ["target"])
+TRANSFERRED = Counter("switchboard_contacts_transferred_total",
+                      "Contacts transferred out of the queue to another one (an agent's leg, or moved while "
+                      "waiting); the target queue counts them as offered again", LABELS + ["from_agent"])
 ENDED = Counter("switchboard_contacts_ended_total", "Handled contacts that ended", LABELS)
 WAIT = Histogram(
     "switchboard_contact_wait_seconds", "Queue wait of answered and abandoned contacts (IVR time excluded)",

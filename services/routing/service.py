@@ -246,6 +246,13 @@ class RoutingHandler:
             metrics.OFFLINE_MESSAGES.labels(*labels).inc()
         elif kind == d.LifecycleKind.OVERFLOWED:
             metrics.OVERFLOWED.labels(*labels, o.reason or "unspecified").inc()
+        elif kind == d.LifecycleKind.TRANSFERRED:
+            metrics.TRANSFERRED.labels(*labels, "true" if o.agent_id else "false").inc()
+            if o.answered:  # an agent's leg ended in the transfer: it was handled, like an end
+                metrics.TALK.labels(*labels).inc(o.talk_seconds)
+                metrics.HOLD.labels(*labels).inc(o.hold_seconds)
+                metrics.WRAP.labels(*labels).inc(o.wrap_seconds)
+                metrics.HANDLE.labels(*labels).observe(o.talk_seconds + o.hold_seconds + o.wrap_seconds)
         elif kind == d.LifecycleKind.ABANDONED:
             metrics.ABANDONED.labels(*labels).inc()
             metrics.WAIT.labels(*labels, "abandoned").observe(o.wait_seconds)

@@ -22,6 +22,7 @@ from tests.helpers import (
     http_get,
     metric_value,
     producer,
+    read_all,
     send,
     send_json,
     start_service,
@@ -37,6 +38,8 @@ tenants:
       support:
         channel: voice
         skills: {support: 2}
+      billing:
+        channel: voice
 """
 
 
@@ -156,3 +159,52 @@ def test_contact_flows_through_all_four_services(
         assert pipeline[name].terminate(timeout=20) == 0, pipeline[name].log()[-2000:]
         lag = committed_lag(b, f"{t}switchboard-{name}", [t + topic for topic in inputs[name]])
         assert lag == 0, f"{name} left {lag} records uncommitted"
+
+
+def test_a_transfer_moves_the_contact_to_another_queue_and_one_survey_follows(
+    broker: BrokerHandle, topic_prefix: str, pipeline: dict[str, ServiceProcess]
+) -> None:
+    b, t = broker.bootstrap, topic_prefix
+    p = producer(b)
+    tenant, customer = "acme", f"cust-{uuid.uuid4().hex[:6]}"
+    send(p, t + "customers.profiles.v1", customer, contact_pb2.CustomerProfile(
+        customer_id=customer, tenant_id=tenant, has_mobile=True).SerializeToString())
+    for agent, queue in (("a-support", "support"), ("a-billing", "billing")):
+        login = agent_pb2.AgentLogin(skills=[agent_pb2.Skill(name="support", level=3)], queues=[queue],
+                                     capacity=[agent_pb2.ChannelCapacity(channel=contact_pb2.CHANNEL_VOICE, max=1)])
+        send(p, t + "agents.events.v1", tenant, agent_event(tenant, agent, login=login), "application/x-protobuf")
+        send(p, t + "agents.events.v1", tenant, agent_event(tenant, agent, ready=agent_pb2.AgentReady()),
+             "application/x-protobuf")
+
+    def assignment_of(agent: str) -> routing_pb2.Assignment:
+        msg = consume_until(b, t + "routing.assignments.v1", lambda m: (
+            (a := routing_pb2.Assignment.FromString(m.value())).contact_id == "c-t" and a.agent_id == agent))
+        return routing_pb2.Assignment.FromString(msg.value())
+
+    send_json(p, t + "contacts.inbound.v1", contact(tenant, "c-t", customer, "arrived", queue="support",
+                                                    voice={"from_number": "+14155550199"}))
+    assert assignment_of("a-support").queue_id == "support"
+    send_json(p, t + "contacts.inbound.v1", contact(tenant, "c-t", customer, "answered", agent_id="a-support"))
+    send_json(p, t + "contacts.inbound.v1", contact(tenant, "c-t", customer, "transferred", agent_id="a-support",
+                                                    transfer_queue="billing", talk_seconds=30.0))
+    assert assignment_of("a-billing").queue_id == "billing"
+    send_json(p, t + "contacts.inbound.v1", contact(tenant, "c-t", customer, "answered", agent_id="a-billing"))
+    send_json(p, t + "contacts.inbound.v1", contact(tenant, "c-t", customer, "ended", agent_id="a-billing",
+                                                    talk_seconds=50.0))
+    msg = consume_until(b, t + "surveys.requests.v1",
+                        lambda m: survey_pb2.SurveyRequest.FromString(m.value()).contact_id == "c-t")
+    survey = survey_pb2.SurveyRequest.FromString(msg.value())
+    assert (survey.agent_id, survey.queue_id) == ("a-billing", "billing")  # the leg that ended the contact
+
+    kinds = [(ev.kind, ev.queue_id, ev.reason) for m in read_all(b, t + "contacts.lifecycle.v1")
+             if (ev := routing_pb2.LifecycleEvent.FromString(m.value())).contact_id == "c-t"]
+    assert (routing_pb2.LIFECYCLE_KIND_TRANSFERRED, "support", "queue:billing") in kinds
+    assert (routing_pb2.LIFECYCLE_KIND_QUEUED, "billing", "transfer:support") in kinds
+    assert [k for k in kinds if k[0] == routing_pb2.LIFECYCLE_KIND_ENDED] == [
+        (routing_pb2.LIFECYCLE_KIND_ENDED, "billing", "")]
+    surveys = [r for m in read_all(b, t + "surveys.requests.v1")
+               if (r := survey_pb2.SurveyRequest.FromString(m.value())).contact_id == "c-t"]
+    assert len(surveys) == 1
+    status, body = http_get(pipeline["routing"].metrics_url)
+    assert metric_value(body, "switchboard_contacts_transferred_total", tenant=tenant, queue="support",
+                        from_agent="true") == 1

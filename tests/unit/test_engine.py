@@ -23,6 +23,7 @@ from services.routing.domain import (
     ContactCallbackRequested,
     ContactEnded,
     ContactStatus,
+    ContactTransferred,
     Lifecycle,
     LifecycleKind,
     OfferAccepted,
@@ -709,7 +710,7 @@ CHANNELS = (V, V, C, C, E, Channel.SMS)
 ALL_KINDS = (
     "login", "login", "ready", "ready", "not_ready", "logout", "wrap_done", "accept", "accept", "reject",
     "arrive", "arrive", "arrive", "arrive", "arrive", "arrive", "answer", "abandon", "end", "end", "tick", "tick",
-    "callback",
+    "callback", "transfer",
 )
 TERMINAL_KINDS = (LifecycleKind.ENDED, LifecycleKind.ABANDONED, LifecycleKind.VOICEMAIL, LifecycleKind.REJECTED,
                   LifecycleKind.OFFLINE_MESSAGE)
@@ -771,8 +772,13 @@ class Model:
                     assert o.kind in (LifecycleKind.QUEUED, LifecycleKind.REJECTED, LifecycleKind.VOICEMAIL,
                                       LifecycleKind.OFFLINE_MESSAGE)
                     self.arrivals[key] = event
-                elif o.kind is LifecycleKind.QUEUED:  # only a first arrival or an overflow queues a contact
-                    assert o.reason.startswith("overflow:") and key in self.arrivals and key not in self.holder
+                elif o.kind is LifecycleKind.QUEUED:  # only a first arrival, an overflow or a transfer queues
+                    assert o.reason.startswith(("overflow:", "transfer:")) and key in self.arrivals
+                    assert key not in self.holder
+                if o.kind is LifecycleKind.TRANSFERRED:
+                    assert isinstance(event, ContactTransferred) and o.reason == f"queue:{event.queue_id}"
+                    assert (o.agent_id != "") == (key in self.holder)
+                    self.holder.pop(key, None)
                 if o.kind is LifecycleKind.OVERFLOWED:
                     assert key not in self.holder, "an offered or assigned contact never overflows"
                 if o.kind in (LifecycleKind.REQUEUED, LifecycleKind.ENDED, LifecycleKind.ABANDONED):
@@ -936,6 +942,10 @@ def random_event(data: st.DataObject, m: Model) -> object:
         return ContactAbandoned(tenant, pick(live, CONTACTS, "contact"))
     if kind == "callback":
         return ContactCallbackRequested(tenant, pick(live, CONTACTS, "contact"))
+    if kind == "transfer":
+        return ContactTransferred(tenant, pick(live, CONTACTS, "contact"),
+                                  data.draw(st.sampled_from([*QUEUE_IDS, "nowhere"]), label="target"),
+                                  talk_seconds=data.draw(st.floats(0, 100), label="talk"))
     if kind == "end":
         return ContactEnded(tenant, pick(active or live, CONTACTS, "contact"),
                             talk_seconds=data.draw(st.floats(0, 100), label="talk"))

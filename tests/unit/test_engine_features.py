@@ -15,9 +15,11 @@ from services.routing.domain import (
     Assignment,
     Channel,
     ContactAbandoned,
+    ContactAnswered,
     ContactCallbackRequested,
     ContactEnded,
     ContactStatus,
+    ContactTransferred,
     LifecycleKind,
     OfferRejected,
     Tick,
@@ -267,3 +269,81 @@ def test_reload_adding_overflow_moves_contacts_nobody_may_take() -> None:
                     QueueConfig("b")))
     out = e.handle(Tick(T), 1)
     assert lifecycles(out, LifecycleKind.OVERFLOWED) and assigned(out) == [("c1", "b-agent")]
+
+
+# --- transfer ---------------------------------------------------------------------------------
+
+
+def test_an_agent_transfers_a_contact_it_answered_to_another_queue() -> None:
+    e = engine(QueueConfig("sales", wrap_up_seconds=10), QueueConfig("billing", priority=2))
+    login(e, "seller", queues=["sales"])
+    login(e, "biller", queues=["billing"], ready=False)
+    assert assigned(arrive(e, "c1", "sales", now=0)) == [("c1", "seller")]
+    e.handle(ContactAnswered(T, "c1", "seller"), 1)
+    out = e.handle(ContactTransferred(T, "c1", "billing", talk_seconds=20), 30)
+    [moved] = lifecycles(out, LifecycleKind.TRANSFERRED)
+    assert (moved.queue_id, moved.agent_id, moved.reason, moved.talk_seconds, moved.wrap_seconds, moved.answered) == (
+        "sales", "seller", "queue:billing", 20, 10, True)
+    [queued] = lifecycles(out, LifecycleKind.QUEUED)
+    assert (queued.queue_id, queued.reason, queued.position) == ("billing", "transfer:sales", 1)
+    assert state(e, "seller") is AgentState.WRAP_UP  # its leg is over: wrap-up of the source queue
+    view = e.get_contact(T, "c1")
+    assert view is not None and view.status is ContactStatus.WAITING and not view.answered
+    assert view.enqueued_at == 30 and view.priority == 2  # a new wait in billing, at billing's priority
+    out = e.handle(AgentReady(T, "biller"), 45)
+    [a] = [o for o in out if isinstance(o, Assignment)]
+    assert (a.contact_id, a.agent_id, a.queue_id, a.wait_seconds) == ("c1", "biller", "billing", 15)
+    e.handle(ContactAnswered(T, "c1", "biller"), 46)
+    [ended] = lifecycles(e.handle(ContactEnded(T, "c1", talk_seconds=60), 110), LifecycleKind.ENDED)
+    assert (ended.queue_id, ended.agent_id, ended.answered) == ("billing", "biller", True)
+    sales, billing = e.queue_stats(T, "sales", 110), e.queue_stats(T, "billing", 110)
+    assert sales is not None and billing is not None
+    assert (sales.offered, sales.answered, billing.offered, billing.answered) == (1, 1, 1, 1)
+    assert e.contact_status(T, "c1") is ContactStatus.ENDED
+
+
+def test_a_waiting_contact_transferred_keeps_its_place_in_time() -> None:
+    e = engine(QueueConfig("a"), QueueConfig("b"))
+    login(e, "b-agent", queues=["b"], ready=False)
+    arrive(e, "c1", "a", now=0)
+    arrive(e, "c0", "b", now=5)
+    out = e.handle(ContactTransferred(T, "c1", "b"), 10)
+    [moved] = lifecycles(out, LifecycleKind.TRANSFERRED)
+    assert (moved.agent_id, moved.wait_seconds, moved.answered) == ("", 10, False)
+    [queued] = lifecycles(out, LifecycleKind.QUEUED)
+    assert queued.position == 1  # ahead of c0: it has waited since 0
+    assert assigned(e.handle(AgentReady(T, "b-agent"), 20)) == [("c1", "b-agent")]
+
+
+def test_an_offered_contact_transferred_is_withdrawn_without_counting_as_missed() -> None:
+    e = engine(QueueConfig("a", offer_timeout_seconds=20), QueueConfig("b"))
+    login(e, "a1", queues=["a"])
+    assert assigned(arrive(e, "c1", "a", now=0)) == [("c1", "a1")]
+    out = e.handle(ContactTransferred(T, "c1", "b"), 3)
+    assert [o.kind for o in lifecycles(out, LifecycleKind.TRANSFERRED)] == [LifecycleKind.TRANSFERRED]
+    assert state(e, "a1") is AgentState.READY  # not NOT_READY "missed"
+    view = e.get_contact(T, "c1")
+    assert view is not None and view.queue_id == "b" and view.status is ContactStatus.WAITING
+
+
+def test_a_transfer_that_cannot_happen_is_rejected_and_the_contact_stays() -> None:
+    e = engine(QueueConfig("a"), QueueConfig("chat-only", channel=Channel.CHAT), QueueConfig("tiny", max_length=0),
+               QueueConfig("shut", hours=HOURS), strict=True)
+    login(e, "a1", queues=["a"])
+    arrive(e, "c1", "a", now=madrid(2026, 3, 2, 20, 0))  # a Monday evening: "shut" is closed
+    now = madrid(2026, 3, 2, 20, 1)
+    for target, reason in (("nowhere", "unknown_queue"), ("chat-only", "channel_mismatch"),
+                           ("tiny", "queue_full"), ("shut", "queue_closed")):
+        assert rejected(e.handle(ContactTransferred(T, "c1", target), now)) == [reason], target
+        view = e.get_contact(T, "c1")
+        assert view is not None and view.queue_id == "a" and view.agent_id == "a1"
+    assert rejected(e.handle(ContactTransferred(T, "c1", "a", talk_seconds=-1), now)) == ["negative_duration"]
+    e.handle(ContactEnded(T, "c1"), now)
+    assert rejected(e.handle(ContactTransferred(T, "c1", "a"), now)) == ["contact_finished"]
+    arrive(e, "c3", "a", now=now)
+    out = e.handle(ContactTransferred(T, "c3", "a"), now)  # assigned: a new leg in the same queue is allowed
+    assert [o.reason for o in lifecycles(out, LifecycleKind.QUEUED)] == ["transfer:a"]
+    arrive(e, "c4", "a", now=now)  # a1 holds c3 again (nobody else): c4 waits
+    view = e.get_contact(T, "c4")
+    assert view is not None and view.status is ContactStatus.WAITING
+    assert rejected(e.handle(ContactTransferred(T, "c4", "a"), now)) == ["same_queue"]

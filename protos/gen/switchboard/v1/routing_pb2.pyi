@@ -28,6 +28,7 @@ class LifecycleKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LIFECYCLE_KIND_CALLBACK_SCHEDULED: _ClassVar[LifecycleKind]
     LIFECYCLE_KIND_OFFLINE_MESSAGE: _ClassVar[LifecycleKind]
     LIFECYCLE_KIND_OVERFLOWED: _ClassVar[LifecycleKind]
+    LIFECYCLE_KIND_TRANSFERRED: _ClassVar[LifecycleKind]
 LIFECYCLE_KIND_UNSPECIFIED: LifecycleKind
 LIFECYCLE_KIND_QUEUED: LifecycleKind
 LIFECYCLE_KIND_OFFERED: LifecycleKind
@@ -41,6 +42,7 @@ LIFECYCLE_KIND_REJECTED: LifecycleKind
 LIFECYCLE_KIND_CALLBACK_SCHEDULED: LifecycleKind
 LIFECYCLE_KIND_OFFLINE_MESSAGE: LifecycleKind
 LIFECYCLE_KIND_OVERFLOWED: LifecycleKind
+LIFECYCLE_KIND_TRANSFERRED: LifecycleKind
 
 class Assignment(_message.Message):
     __slots__ = ("envelope", "assignment_id", "contact_id", "agent_id", "queue_id", "channel", "customer_id", "wait_seconds", "offered_at", "offer_expires_at", "routing")
