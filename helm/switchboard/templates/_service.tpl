@@ -121,6 +121,9 @@ spec:
               valueFrom:
                 fieldRef: {fieldPath: metadata.name}
             {{- include "switchboard.kafkaEnv" $root | nindent 12 }}
+            {{- if $cfg.ports.grpc }}
+            {{- include "switchboard.grpcSecurityEnv" $root | nindent 12 }}
+            {{- end }}
             {{- range $file, $spec := $cfg.configFiles }}
             - name: {{ $spec.env }}
               value: {{ printf "/etc/switchboard/config/%s" $file | quote }}
@@ -139,7 +142,7 @@ spec:
             httpGet: {path: /healthz, port: http}
             {{- toYaml $cfg.probes.liveness | nindent 12 }}
           readinessProbe:
-            {{- if and $cfg.grpcProbe $cfg.ports.grpc }}
+            {{- if and $cfg.grpcProbe $cfg.ports.grpc (not $root.Values.grpc.tls.existingSecret) }}
             # The standard grpc.health.v1 service: SERVING once the service owns partitions.
             grpc: {port: {{ int $cfg.ports.grpc }}, service: ""}
             {{- else }}
@@ -157,6 +160,9 @@ spec:
               readOnly: true
             {{- end }}
             {{- with include "switchboard.kafkaVolumeMounts" $root }}{{ . | nindent 12 }}{{ end }}
+            {{- if $cfg.ports.grpc }}
+            {{- with include "switchboard.grpcSecurityVolumeMounts" $root }}{{ . | nindent 12 }}{{ end }}
+            {{- end }}
             {{- with $cfg.extraVolumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -169,6 +175,9 @@ spec:
             name: {{ include "switchboard.componentName" . }}-config
         {{- end }}
         {{- with include "switchboard.kafkaVolumes" $root }}{{ . | nindent 8 }}{{ end }}
+        {{- if $cfg.ports.grpc }}
+        {{- with include "switchboard.grpcSecurityVolumes" $root }}{{ . | nindent 8 }}{{ end }}
+        {{- end }}
         {{- with $cfg.extraVolumes }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -325,5 +334,64 @@ spec:
       to:
         {{- toYaml $np.kafkaTo | nindent 8 }}
       {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+gRPC security of the services with a gRPC port (services/common/grpc_security.py): the TLS
+certificate and the tenant tokens come from Secrets you create, mounted read-only. Without
+grpc.tls.existingSecret the services refuse to start unless grpc.insecure=true (development).
+The kubelet's native gRPC probe cannot speak TLS: with TLS, readiness uses /readyz instead.
+*/}}
+{{- define "switchboard.grpcSecurityEnv" -}}
+{{- $g := .Values.grpc -}}
+{{- if and $g.tls.clientCaKey (not $g.tls.existingSecret) -}}
+{{- fail "grpc.tls.clientCaKey (mTLS) needs grpc.tls.existingSecret" -}}
+{{- end -}}
+- name: SWITCHBOARD_GRPC_INSECURE
+  value: {{ $g.insecure | toString | quote }}
+{{- if $g.tls.existingSecret }}
+- name: SWITCHBOARD_GRPC_TLS_CERT_FILE
+  value: {{ printf "/etc/switchboard/grpc-tls/%s" $g.tls.certKey | quote }}
+- name: SWITCHBOARD_GRPC_TLS_KEY_FILE
+  value: {{ printf "/etc/switchboard/grpc-tls/%s" $g.tls.keyKey | quote }}
+{{- if $g.tls.clientCaKey }}
+- name: SWITCHBOARD_GRPC_TLS_CLIENT_CA_FILE
+  value: {{ printf "/etc/switchboard/grpc-tls/%s" $g.tls.clientCaKey | quote }}
+{{- end }}
+{{- end }}
+{{- if $g.tokens.existingSecret }}
+- name: SWITCHBOARD_GRPC_TOKENS_FILE
+  value: {{ printf "/etc/switchboard/grpc-tokens/%s" $g.tokens.key | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "switchboard.grpcSecurityVolumes" -}}
+{{- $g := .Values.grpc -}}
+{{- if $g.tls.existingSecret }}
+- name: grpc-tls
+  secret:
+    secretName: {{ $g.tls.existingSecret | quote }}
+    defaultMode: 0440
+{{- end }}
+{{- if $g.tokens.existingSecret }}
+- name: grpc-tokens
+  secret:
+    secretName: {{ $g.tokens.existingSecret | quote }}
+    defaultMode: 0440
+{{- end }}
+{{- end -}}
+
+{{- define "switchboard.grpcSecurityVolumeMounts" -}}
+{{- $g := .Values.grpc -}}
+{{- if $g.tls.existingSecret }}
+- name: grpc-tls
+  mountPath: /etc/switchboard/grpc-tls
+  readOnly: true
+{{- end }}
+{{- if $g.tokens.existingSecret }}
+- name: grpc-tokens
+  mountPath: /etc/switchboard/grpc-tokens
+  readOnly: true
 {{- end }}
 {{- end -}}
