@@ -139,6 +139,13 @@ class KafkaSettings:
             raise ConfigError(
                 f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM and KAFKA_SASL_USERNAME"
             )
+        if bool(settings.ssl_certificate_location) != bool(settings.ssl_key_location):
+            raise ConfigError("KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION go together "
+                              "(mTLS needs the client certificate and its key)")
+        uses_tls = settings.ssl_ca_location or settings.ssl_certificate_location
+        if uses_tls and protocol not in ("SSL", "SASL_SSL"):
+            raise ConfigError(f"KAFKA_SSL_* is set but KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS "
+                              "(use SSL or SASL_SSL)")
         return settings
 
 
