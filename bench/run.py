@@ -27,6 +27,7 @@ STAGES: dict[str, str] = {
     "enrichment": "bench.enrichment_bench",
     "routing": "bench.routing_bench",
     "survey": "bench.survey_bench",
+    "pipeline": "bench.pipeline_bench",
 }
 
 

@@ -11,6 +11,7 @@ input offset committed) and its peak RSS (/proc/<pid>/status VmHWM, start-up inc
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,23 +27,26 @@ from services.common.broker import free_port
 from services.common.codec import CONTENT_TYPE_PROTOBUF
 
 # name: (inputs in preload order as (topic, content type, builder of n records), output topics whose
-# records span the run, the ceiling's payload to compare with, the output topic counted exactly or None)
+# records span the run, the ceiling's payload to compare with, the output topic counted exactly or None,
+# setup inputs: produced once the service is ready and waited for, before the measured backlog)
 Builder = Callable[[int], list[tuple[bytes, bytes]]]
-SERVICES: dict[str, tuple[list[tuple[str, str, Builder]], list[str], str, str | None]] = {
+Inputs = list[tuple[str, str, Builder]]
+SERVICES: dict[str, tuple[Inputs, list[str], str, str | None, Inputs]] = {
     "ingestion": ([("contacts.inbound.v1", "application/json", streams.json_events)],
-                  ["contacts.normalized.v1"], "json", "contacts.normalized.v1"),
+                  ["contacts.normalized.v1"], "json", "contacts.normalized.v1", []),
     "enrichment": ([("contacts.normalized.v1", CONTENT_TYPE_PROTOBUF, streams.protobuf_events)],
-                   ["contacts.enriched.v1"], "protobuf", "contacts.enriched.v1"),
-    # Agents log in and say ready first (2 events each, 250 per tenant), then n contact events:
-    # arrivals and ends. Every input writes state records (routing.state.v1, same transaction), contacts
-    # write lifecycle events and assignments.
-    "routing": ([("agents.events.v1", CONTENT_TYPE_PROTOBUF, lambda n: streams.agent_login_events()),
-                 ("contacts.enriched.v1", CONTENT_TYPE_PROTOBUF, streams.enriched_contact_events)],
-                ["contacts.lifecycle.v1", "routing.assignments.v1", "routing.state.v1"], "protobuf", None),
+                   ["contacts.enriched.v1"], "protobuf", "contacts.enriched.v1", []),
+    # Setup: agents log in and say ready (2 events each, 250 per tenant) and routing reads them; then
+    # the measured backlog of n contact events (arrivals and ends) is produced while it runs (the
+    # producer is ~10x faster than routing). Each contact event writes lifecycle events (assignments
+    # too) and state records (routing.state.v1) in the same transaction.
+    "routing": ([("contacts.enriched.v1", CONTENT_TYPE_PROTOBUF, streams.enriched_contact_events)],
+                ["contacts.lifecycle.v1", "routing.assignments.v1"], "protobuf", None,
+                [("agents.events.v1", CONTENT_TYPE_PROTOBUF, lambda n: streams.agent_login_events())]),
     # Lifecycle events (queued, assigned, answered, ended per contact); each end is surveyed at once
     # (no policy file: no delay, no sampling, no suppression) -> request + 2 state records.
     "survey": ([("contacts.lifecycle.v1", CONTENT_TYPE_PROTOBUF, streams.lifecycle_events)],
-               ["surveys.requests.v1", "surveys.state.v1"], "protobuf", None),
+               ["surveys.requests.v1", "surveys.state.v1"], "protobuf", None, []),
 }
 GRPC_PORT_VARS = {"routing": "SWITCHBOARD_GRPC_PORT", "ingestion": "INGESTION_GRPC_PORT", "survey": "SURVEY_GRPC_PORT"}
 
@@ -55,16 +59,24 @@ def _ready(port: int) -> bool:
         return False
 
 
+def _service_pid(proc: subprocess.Popen[bytes]) -> int:
+    """The service's own pid (under py-spy, py-spy's child)."""
+    if Path(str(proc.args[0])).name != "py-spy":  # type: ignore[index]
+        return proc.pid
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    return int(children[0]) if children else proc.pid
+
+
 def measure(name: str, profile: Path | None = None) -> dict[str, Any]:
-    inputs, out_bases, payload, exact_base = SERVICES[name]
+    inputs, out_bases, payload, exact_base, setup = SERVICES[name]
     n = streams.events_count()
     prefix = streams.new_prefix()
     ends: dict[str, dict[int, int]] = {}
-    n_inputs = 0
-    for base, ctype, build in inputs:
-        records = build(n)
-        n_inputs += len(records)
-        ends[prefix + base] = streams.preload(prefix + base, records, ctype)
+    backlog = [(prefix + base, ctype, build(n)) for base, ctype, build in inputs]
+    n_inputs = sum(len(records) for _, _, records in backlog)
+    if not setup:
+        for topic, ctype, records in backlog:
+            ends[topic] = streams.preload(topic, records, ctype)
     eos = streams.broker().supports_transactions
     port = free_port()
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=streams.broker().bootstrap, SWITCHBOARD_TOPIC_PREFIX=prefix,
@@ -76,7 +88,10 @@ def measure(name: str, profile: Path | None = None) -> dict[str, Any]:
     log_path = Path(tempfile.gettempdir()) / f"bench-{prefix}{name}.log"
     argv = [sys.executable, "-m", f"services.{name}"]
     if profile is not None:
-        argv = [sys.executable, "-m", "pyinstrument", "-o", str(profile), "-m", f"services.{name}"]
+        # py-spy starts the service as its child (allowed to trace it), samples on-CPU stacks 100/s and
+        # writes them folded (one "frame;frame;... count" line per stack) when the service exits
+        argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--format", "raw", "-r", "100",
+                "-o", str(profile), "--", *argv]
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(argv, env=env, cwd=streams.ROOT, stdout=out, stderr=subprocess.STDOUT)
 
@@ -92,17 +107,24 @@ def measure(name: str, profile: Path | None = None) -> dict[str, Any]:
                 raise RuntimeError(f"{name} not ready in 120 s: {log_path.read_text()[-2000:]}")
             time.sleep(0.1)
         ready_seconds = time.monotonic() - start
-        cpu_ready = streams.proc_cpu_seconds(proc.pid)
+        for base, ctype, build in setup:
+            setup_ends = streams.preload(prefix + base, build(n), ctype)
+            streams.wait_committed(f"{prefix}switchboard-{name}", prefix + base, setup_ends, 300, alive)
+        if setup:
+            for topic, ctype, records in backlog:
+                ends[topic] = streams.preload(topic, records, ctype)
+        pid = _service_pid(proc)
+        cpu_ready = streams.proc_cpu_seconds(pid)
         ready_at = time.time()
         done_at = ready_at
         for topic, topic_ends in ends.items():
             done_at = streams.wait_committed(f"{prefix}switchboard-{name}", topic, topic_ends,
                                              max(300.0, n_inputs / 50), alive)
-        cpu = streams.proc_cpu_seconds(proc.pid) - cpu_ready
-        peak = streams.proc_peak_rss_mib(proc.pid)
+        cpu = streams.proc_cpu_seconds(pid) - cpu_ready
+        peak = streams.proc_peak_rss_mib(pid)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
+        if proc.poll() is None:  # the service itself (py-spy writes its profile when its child exits)
+            os.kill(_service_pid(proc), signal.SIGTERM)
         try:
             proc.wait(60)
         except subprocess.TimeoutExpired:
