@@ -1,0 +1,154 @@
+"""Dashboards and Prometheus rules as files: one source (deploy/), the chart's copies equal to it,
+`promtool check rules` / `promtool test rules` green, and every metric a query names exists."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics import MetricWrapperBase
+
+from services.routing import domain as d
+from services.routing.collector import EngineCollector
+from services.routing.engine import RoutingEngine
+from services.routing.queues import QueueConfig, QueuesConfig, TenantConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "deploy" / "prometheus" / "rules.yaml"
+RULES_TEST = ROOT / "deploy" / "prometheus" / "rules_test.yaml"
+DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+
+
+def promtool() -> str:
+    path = shutil.which("promtool") or "/usr/bin/promtool"
+    if not os.access(path, os.X_OK):
+        pytest.fail("promtool not found: `make monitoring-tools` installs Debian's prometheus package")
+    return path
+
+
+def _generator():  # deploy/grafana/generate.py is a script, not a package module
+    spec = importlib.util.spec_from_file_location("sb_dashboards", ROOT / "deploy" / "grafana" / "generate.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_generated_files_are_up_to_date_and_the_chart_copies_equal_deploy() -> None:
+    stale = [str(p.relative_to(ROOT)) for p, text in _generator().rendered().items()
+             if not p.exists() or p.read_text() != text]
+    assert not stale, f"run `make monitoring` (deploy/grafana/generate.py): out of date: {stale}"
+    chart = ROOT / "helm" / "switchboard" / "files"
+    assert (chart / "prometheus" / "rules.yaml").read_text() == RULES.read_text()
+    assert {p.name for p in (chart / "dashboards").glob("*.json")} == {p.name for p in DASHBOARDS}
+    # The chart's PrometheusRule concatenates files/prometheus/*.yaml groups: no test file there.
+    for f in (chart / "prometheus").glob("*.yaml"):
+        assert isinstance(yaml.safe_load(f.read_text()).get("groups"), list), f
+
+
+def test_promtool_check_rules() -> None:
+    res = subprocess.run([promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_promtool_test_rules_alerts_fire_and_stay_quiet() -> None:
+    res = subprocess.run([promtool(), "test", "rules", str(RULES_TEST)], capture_output=True, text=True, timeout=120,
+                         cwd=RULES_TEST.parent)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_rule_tests_catch_short_abandons_counted_as_abandons(tmp_path: Path) -> None:
+    """The rule tests can fail: with short abandons counted in the abandonment rate, they do."""
+    doc = yaml.safe_load(RULES.read_text())
+    changed = 0
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            if rule.get("record", "").startswith("tenant_queue_channel:switchboard_contacts_abandoned:increase"):
+                window = rule["record"].rsplit("increase", 1)[1]
+                rule["expr"] = (f"sum by (tenant, queue, channel) "
+                                f"(increase(switchboard_contacts_abandoned_total[{window}]))")
+                changed += 1
+    assert changed == 2
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(doc))
+    shutil.copy(RULES_TEST, tmp_path / "rules_test.yaml")
+    res = subprocess.run([promtool(), "test", "rules", "rules_test.yaml"], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert res.returncode != 0
+    assert "SwitchboardAbandonmentHigh" in res.stdout + res.stderr
+
+
+def _exported_names() -> set[str]:
+    """Sample names every service can export: the metrics modules and routing's engine collector."""
+    names: set[str] = set()
+    for module in ("common", "ingestion", "enrichment", "routing", "survey"):
+        for v in vars(importlib.import_module(f"services.{module}.metrics")).values():
+            if isinstance(v, MetricWrapperBase):
+                base = v._name
+                suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_sum", "_count"]}
+                names.update(base + s for s in suffixes[v._type])
+    engine = RoutingEngine(QueuesConfig({"default": TenantConfig("default"),
+                                         "t": TenantConfig("t", False, {"q": QueueConfig("q")})}))
+    engine.handle(d.AgentLogin("t", "a1", {}, frozenset(), {}, frozenset()), 0.0)
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine, threading.Lock(), lambda: ["t"], clock=lambda: 1.0))
+    names.update(s.name for fam in registry.collect() for s in fam.samples)
+    return names
+
+
+def _rules() -> list[dict]:
+    return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+
+
+def _exprs() -> list[tuple[str, str]]:
+    out = [(r.get("record") or r["alert"], r["expr"]) for r in _rules()]
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            out += [(f"{path.name}: {panel['title']}", t["expr"]) for t in panel.get("targets", [])]
+        out += [(f"{path.name}: ${v['name']}", v["definition"]) for v in board["templating"]["list"]
+                if v["type"] == "query"]
+    return out
+
+
+def test_every_metric_named_by_a_rule_or_panel_is_exported_or_recorded() -> None:
+    exported = _exported_names()
+    recorded = {r["record"] for r in _rules() if "record" in r}
+    unknown = []
+    for where, expr in _exprs():
+        for name in re.findall(r"\b[a-z_]*:?switchboard_[a-z0-9_]+(?::[a-z0-9_]+)?", expr):
+            if name not in exported and name not in recorded:
+                unknown.append(f"{where}: {name}")
+    assert not unknown, unknown
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_shape(path: Path) -> None:
+    board = json.loads(path.read_text())
+    assert board["schemaVersion"] == 39
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    kpi = path.name != "switchboard-platform.json"
+    if kpi:
+        for name in ("tenant", "queue"):
+            assert variables[name]["definition"].startswith("label_values(")
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in board["panels"]:
+        assert 0 <= panel["gridPos"]["x"] and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        assert panel["targets"], panel["title"]
+        for t in panel["targets"]:
+            assert t["datasource"]["uid"] == "${datasource}"
+            if kpi:
+                assert "$tenant" in t["expr"], (panel["title"], t["expr"])
