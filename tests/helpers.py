@@ -202,6 +202,20 @@ def wait_ready(services: list[ServiceProcess], timeout: float = 90.0) -> None:
         raise AssertionError("not ready: " + ", ".join(f"{s.name}:\n{s.log()[-2000:]}" for s in pending))
 
 
+def wait_for_profiles(enrichment: ServiceProcess, count: int, timeout: float = 60.0) -> None:
+    """Profiles reach enrichment's table asynchronously (a compacted-topic reader, like a global
+    table): a contact that overtakes its customer's profile is enriched as unknown, and then gets
+    no survey channel. A channel publishing both at once races the same way; the test waits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = http_get(enrichment.metrics_url)
+        if status == 200 and metric_value(body, "switchboard_enrichment_profiles") >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"enrichment did not load {count} profile(s) within {timeout}s")
+
+
+
 def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     """Committed records on `topics` after `group`'s committed offsets (0 = everything committed).
     Counts records, not offsets: transaction markers occupy offsets but are not records."""

@@ -28,6 +28,7 @@ from tests.helpers import (
     send,
     send_json,
     start_service,
+    wait_for_profiles,
     wait_ready,
 )
 
@@ -94,7 +95,7 @@ def test_enrichment_scenarios_end_to_end(
     profile(p, t + "customers.profiles.v1", vip, tier=contact_pb2.CUSTOMER_TIER_VIP, preferred_language="en",
             last_agent_id="a-en")
     profile(p, t + "customers.profiles.v1", legacy, segments=["legacy_product"], preferred_language="en")
-    time.sleep(1.0)  # the profile table follows the topic live; give it a moment
+    wait_for_profiles(pipeline["enrichment"], 2)  # the profile table follows the topic live
 
     # A VIP calls three times: the third call is a repeat, ahead of everyone, in the VIP queue.
     for i in (1, 2, 3):

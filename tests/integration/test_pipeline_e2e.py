@@ -26,6 +26,7 @@ from tests.helpers import (
     send,
     send_json,
     start_service,
+    wait_for_profiles,
     wait_ready,
 )
 
@@ -78,6 +79,7 @@ def test_contact_flows_through_all_four_services(
     profile = contact_pb2.CustomerProfile(customer_id=customer, tenant_id=tenant, has_mobile=True,
                                           preferred_language="en")
     send(p, t + "customers.profiles.v1", customer, profile.SerializeToString())
+    wait_for_profiles(pipeline["enrichment"], 1)
     login = agent_pb2.AgentLogin(skills=[agent_pb2.Skill(name="support", level=3)], languages=["en"],
                                  capacity=[agent_pb2.ChannelCapacity(channel=contact_pb2.CHANNEL_VOICE, max=1)])
     send(p, t + "agents.events.v1", tenant, agent_event(tenant, "a-1", login=login), "application/x-protobuf")
@@ -169,6 +171,7 @@ def test_a_transfer_moves_the_contact_to_another_queue_and_one_survey_follows(
     tenant, customer = "acme", f"cust-{uuid.uuid4().hex[:6]}"
     send(p, t + "customers.profiles.v1", customer, contact_pb2.CustomerProfile(
         customer_id=customer, tenant_id=tenant, has_mobile=True).SerializeToString())
+    wait_for_profiles(pipeline["enrichment"], 1)
     for agent, queue in (("a-support", "support"), ("a-billing", "billing")):
         login = agent_pb2.AgentLogin(skills=[agent_pb2.Skill(name="support", level=3)], queues=[queue],
                                      capacity=[agent_pb2.ChannelCapacity(channel=contact_pb2.CHANNEL_VOICE, max=1)])

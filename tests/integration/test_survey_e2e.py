@@ -30,6 +30,7 @@ from tests.helpers import (
     send,
     send_json,
     start_service,
+    wait_for_profiles,
     wait_ready,
 )
 
@@ -191,6 +192,7 @@ def test_sms_survey_scored_duplicate_opt_out_detractor_followup_and_scores_api(m
     pl.profile(happy, segments=("at_risk",))
     pl.profile(opted_out)
     pl.profile(unhappy)
+    wait_for_profiles(pl.svcs["enrichment"], 3)
 
     # A voice call answered by an agent → an SMS survey (mobile known), carrying no address.
     pl.call("c-happy", happy)
@@ -279,6 +281,7 @@ def test_suppression_quiet_hours_and_expiry_survive_restarts(make_pipeline) -> N
     regular, other, sleeper = cust(), cust(), cust()
     for c in (regular, other, sleeper):
         pl.profile(c)
+    wait_for_profiles(pl.svcs["enrichment"], 3)
 
     # Yesterday (survey's clock one day back): the regular customer is surveyed.
     pl.restart_survey(offset=-86400, restart=1)
