@@ -36,7 +36,7 @@ lint: venv ## ruff
 typecheck: venv ## mypy
 	$(VENV)/bin/mypy services
 
-test: venv kafka ## Run the whole test suite (unit, then integration/end-to-end on a real broker)
+test: venv kafka monitoring-tools ## Run the whole test suite (unit, then integration/end-to-end on a real broker)
 	$(PY) -m pytest tests -q
 
 unit: venv ## Unit tests only (no broker)
@@ -68,9 +68,20 @@ helm: tools ## Lint the Helm chart (--strict) and render it with the default val
 helm-test: venv tools ## Deployment tests: chart lint, render and schema validation; image and compose files
 	$(PY) -m pytest tests/deploy -q
 
+monitoring-tools: ## Install prometheus + promtool (Debian's prometheus package) when missing
+	deploy/prometheus/install-prometheus.sh
+
+monitoring: venv ## Regenerate the Grafana dashboards and the chart's copies of them and of the rules
+	$(PY) deploy/grafana/generate.py
+
+monitoring-test: venv monitoring-tools ## promtool check/test rules, dashboards, metric names (unit) and a real Prometheus
+	$(PY) -m pytest -q tests/unit/test_monitoring_files.py tests/unit/test_monitoring_metrics.py \
+		tests/integration/test_prometheus_real.py
+
 clean: ## Remove the venv, caches and run logs (keeps the Kafka jar cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .run *.egg-info
 
 .PHONY: help venv kafka proto lint typecheck test unit run clean
 .PHONY: tools helm helm-test
 .PHONY: bench
+.PHONY: monitoring-tools monitoring monitoring-test
