@@ -163,6 +163,9 @@ class StreamLoop:
 
         self.lag_poll_seconds = env_float("SWITCHBOARD_LAG_POLL_SECONDS", 10.0, minimum=0.0)
         self._lag_poller: metrics.ConsumerLagPoller | None = None
+        # Export the error counters at 0 from the start, so rates and alerts see a series.
+        metrics.PROCESSING_ERRORS.labels(self.service)
+        metrics.LAG_POLL_ERRORS.labels(self.service)
 
     # -- rebalance ---------------------------------------------------------------------------
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
