@@ -321,6 +321,47 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    """A customer's erasure request: the profile tombstone and the CustomerErasure event."""
+    import time
+
+    from services.common import topics
+    from services.common.codec import CONTENT_TYPE_PROTOBUF, new_envelope
+    from services.common.erasure import customer_hash
+    from switchboard.v1 import contact_pb2
+
+    if not args.tenant.strip() or not args.customer.strip():
+        raise UsageError("--tenant and --customer must not be empty")
+    settings = _kafka_settings()
+    profiles = settings.topic(topics.CUSTOMERS_PROFILES.name)
+    erasures = settings.topic(topics.CUSTOMERS_ERASURES.name)
+    md = _list_topics(_admin(settings), settings)
+    missing = [t for t in (profiles, erasures) if t not in md.topics]
+    if missing:
+        raise UsageError(f"topic(s) {', '.join(missing)} do not exist: run `switchboard topics create`")
+    request_id = args.request_id or str(uuid.uuid4())
+    erasure = contact_pb2.CustomerErasure(envelope=new_envelope(args.tenant, time.time(), "switchboard-cli",
+                                                                event_id=request_id),
+                                          customer_id=args.customer, reason=args.reason)
+    producer = quiet_producer(settings, "switchboard-cli")
+    failures: list[str] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is not None:
+            failures.append(f"{msg.topic()}: {err.str()}")
+
+    producer.produce(profiles, key=args.customer.encode(), value=None, on_delivery=on_delivery)
+    producer.produce(erasures, key=args.tenant.encode(), value=erasure.SerializeToString(),
+                     headers=[("content-type", CONTENT_TYPE_PROTOBUF.encode())], on_delivery=on_delivery)
+    left = producer.flush(30)
+    if left or failures:
+        _err(f"erasure request not delivered: {failures[0] if failures else 'timed out after 30 s'}")
+        return 1
+    print(f"erasure requested: request_id={request_id} customer_hash={customer_hash(args.customer)} "
+          f"(confirm with switchboard_erasures_total{{service}} and the services' customer_erased log lines)")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # agents / queues (gRPC)
 # ---------------------------------------------------------------------------------------------
@@ -622,6 +663,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="JSON-lines file, or - for stdin")
     p.add_argument("--tenant", help="tenant_id for lines that have none")
     p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser(
+        "erase", help="request a customer's erasure (right to be forgotten) from every service",
+        description="Publishes a tombstone for the customer on customers.profiles.v1 and a CustomerErasure on "
+                    "customers.erasures.v1. Enrichment, routing and survey remove the customer from their state "
+                    "and tombstone their state records; each counts it in switchboard_erasures_total{service}.")
+    p.add_argument("--tenant", required=True, help="the customer's tenant_id")
+    p.add_argument("--customer", required=True, help="the customer_id to erase")
+    p.add_argument("--reason", default="", help="free text kept in the request (never logged)")
+    p.add_argument("--request-id", default="", help="idempotency key of the request (default: a new UUID)")
+    p.set_defaults(func=cmd_erase)
 
     p = sub.add_parser("simulate", help="demo traffic (agents and Poisson contacts) against a running stack",
                        description="Log agents in and send contacts over voice, chat, email and SMS; answer, "

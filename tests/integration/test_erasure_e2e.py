@@ -8,6 +8,8 @@ Y's data is intact."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from services.common.codec import new_envelope
 from services.common.erasure import customer_hash
 from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2, routing_pb2_grpc, survey_pb2
 from tests.helpers import (
+    ROOT,
     ServiceProcess,
     consume_until,
     contact,
@@ -176,11 +179,12 @@ def test_erased_customer_leaves_no_trace_in_any_service_state(
     cx2_context = (TENANT, "context", f"cx2-{run}")
     assert cx2_context in routing_state()
 
-    # The erasure request: the CRM's profile tombstone plus the erasure event.
-    send(p, t + "customers.profiles.v1", x, None)
-    erase = contact_pb2.CustomerErasure(envelope=new_envelope(TENANT, time.time(), "crm", event_id=f"er-{run}"),
-                                        customer_id=x, reason="gdpr-art17")
-    send(p, t + "customers.erasures.v1", TENANT, erase.SerializeToString(), PB)
+    # The erasure request (`switchboard erase`): the profile tombstone plus the erasure event.
+    cli = subprocess.run([sys.executable, "-m", "services.cli", "erase", "--tenant", TENANT, "--customer", x,
+                          "--reason", "gdpr-art17", "--request-id", f"er-{run}"], env=stack["env"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert f"request_id=er-{run}" in cli.stdout and customer_hash(x) in cli.stdout and x not in cli.stdout
 
     def confirmed() -> bool:
         for name in ("enrichment", "routing", "survey"):
