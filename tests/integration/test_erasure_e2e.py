@@ -34,6 +34,7 @@ from tests.helpers import (
     send,
     send_json,
     start_service,
+    wait_for_profiles,
     wait_ready,
 )
 
@@ -114,6 +115,7 @@ def test_erased_customer_leaves_no_trace_in_any_service_state(
         pref = survey_pb2.SurveyPreference(envelope=new_envelope(TENANT, time.time(), "prefs"), customer_id=cust,
                                            time_zone="Europe/Berlin")
         send(p, t + "surveys.preferences.v1", f"{TENANT}/{cust}", pref.SerializeToString(), PB)
+    wait_for_profiles(svcs["enrichment"], 2)
     login = agent_pb2.AgentLogin(skills=[agent_pb2.Skill(name="support", level=3)], languages=["en"],
                                  capacity=[agent_pb2.ChannelCapacity(channel=contact_pb2.CHANNEL_VOICE, max=1)])
     send(p, t + "agents.events.v1", TENANT, agent_event("a-1", login=login), PB)
