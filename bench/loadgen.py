@@ -90,7 +90,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         if now - started >= duration:
             break
         due = sim.next_due()
-        wait = 0.05 if due is None else min(0.05, max(0.0, due - now))
+        wait = 0.05 if due is None else min(0.05, max(0.005, due - now))  # never a busy loop
         for msg in consumer.consume(5000, timeout=wait):
             if msg.error() is not None:
                 continue

@@ -133,6 +133,24 @@ class Monitor:
             c.close()
 
 
+def batch_metrics(port: int) -> dict[str, float]:
+    """The service's batch counters: batches (with their processing + commit seconds), transactions."""
+    out = {"batches": 0.0, "batch_seconds": 0.0, "transactions": 0.0, "consumed": 0.0}
+    names = {"switchboard_batch_processing_seconds_count": "batches",
+             "switchboard_batch_processing_seconds_sum": "batch_seconds",
+             "switchboard_kafka_transactions_total": "transactions", "switchboard_events_consumed_total": "consumed"}
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in names:
+            out[names[name]] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -315,6 +333,7 @@ def run_pipeline(rate: float, duration: float, *, drain: float = 30.0, sample_ev
         login_seconds = time.time() - t0
         pids = {name: service_pid(p) for name, p in procs.items()}
         cpu0 = {name: streams.proc_cpu_seconds(pid) for name, pid in pids.items()}
+        batches0 = {name: batch_metrics(p.http_port) for name, p in procs.items()}
         monitor = Monitor(procs, prefix, sample_every).start()
         cfg = {"bootstrap": streams.broker().bootstrap, "prefix": prefix, "duration": duration, "sim": sim}
         gen = subprocess.run([sys.executable, "-m", "bench.loadgen", json.dumps(cfg)], cwd=streams.ROOT,
@@ -323,6 +342,14 @@ def run_pipeline(rate: float, duration: float, *, drain: float = 30.0, sample_ev
             raise RuntimeError(f"load generator failed: {gen.stderr.decode()[-2000:]}")
         loadgen = json.loads(gen.stdout.decode().strip().splitlines()[-1])
         cpu_offer = {name: streams.proc_cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        batches = {}
+        for name, p in procs.items():
+            now = batch_metrics(p.http_port)
+            delta = {k: now[k] - batches0[name][k] for k in now}
+            n = max(delta["batches"], 1.0)
+            batches[name] = {"batches": delta["batches"], "mean_batch_events": delta["consumed"] / n,
+                             "mean_batch_seconds": delta["batch_seconds"] / n,
+                             "busy_share": delta["batch_seconds"] / max(1e-9, time.time() - loadgen["started_at"])}
         at_offer_end = monitor.sample()
         deadline = time.monotonic() + drain
         while time.monotonic() < deadline:
@@ -346,7 +373,7 @@ def run_pipeline(rate: float, duration: float, *, drain: float = 30.0, sample_ev
         "agents": sim["agents"], "login_seconds": login_seconds, "drain_seconds": drained,
         "loadgen": loadgen, "cpu_seconds_during_offer": cpu_offer,
         "cpu_share_during_offer": {n: v / offer for n, v in cpu_offer.items()},
-        "lag_at_offer_end": at_offer_end["lag"], "peak_rss_mib": peak,
+        "lag_at_offer_end": at_offer_end["lag"], "batches_during_offer": batches, "peak_rss_mib": peak,
         "samples": [{"t": round(s["t"] - loadgen["started_at"], 1), **{k: s[k] for k in ("rss_mib", "lag")}}
                     for s in monitor.samples],
         "logs": str(log_dir),
