@@ -64,6 +64,9 @@ def chart_with_monitoring_files(tmp_path_factory: pytest.TempPathFactory) -> Pat
     dashboards/alerts change will do: what the monitoring templates render from."""
     dest = tmp_path_factory.mktemp("chart") / "switchboard"
     shutil.copytree(CHART, dest, symlinks=False)
+    # Only the fixtures: the chart's own rules and dashboards are tested as they are elsewhere.
+    for old in [*(dest / "files" / "prometheus").glob("*.yaml"), *(dest / "files" / "dashboards").glob("*.json")]:
+        old.unlink()
     shutil.copy(FIXTURES / "rules.yaml", dest / "files" / "prometheus" / "fixture-rules.yaml")
     shutil.copy(FIXTURES / "fixture_dashboard.json", dest / "files" / "dashboards" / "fixture_dashboard.json")
     return dest

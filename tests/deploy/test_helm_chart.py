@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -524,6 +525,30 @@ def test_monitoring_renders_from_dropped_files(render: Any, chart_with_monitorin
         (FIXTURES / "fixture_dashboard.json").read_text())
 
 
+def test_monitoring_renders_the_real_rules_and_dashboards(render: Any) -> None:
+    """The chart as shipped: the PrometheusRule holds deploy/prometheus/rules.yaml's groups, one
+    ConfigMap per dashboard, and the ServiceMonitor keeps our `service` label (honorLabels)."""
+    docs = render("monitoring")
+    rule = one(docs, "PrometheusRule", "sb-switchboard")
+    rules = CHART.parents[1] / "deploy" / "prometheus" / "rules.yaml"
+    assert rule["spec"]["groups"] == yaml.safe_load(rules.read_text())["groups"]
+    dashboards = [d for d in by_kind(docs, "ConfigMap") if "dashboard" in d["metadata"]["name"]]
+    assert sorted(k for d in dashboards for k in d["data"]) == [
+        "switchboard-history.json", "switchboard-platform.json", "switchboard-supervisor.json"]
+    (endpoint,) = one(docs, "ServiceMonitor", "sb-switchboard")["spec"]["endpoints"]
+    assert endpoint["honorLabels"] is True
+
+
+def test_prometheus_rule_without_rule_files_fails_clearly(helm: str, tmp_path: Path) -> None:
+    chart = tmp_path / "switchboard"
+    shutil.copytree(CHART, chart, symlinks=False)
+    for f in (chart / "files" / "prometheus").glob("*.yaml"):
+        f.unlink()
+    with pytest.raises(HelmError, match=re.escape("no files/prometheus/")):
+        render_docs(helm, [], chart=chart,
+                    sets=("kafka.bootstrapServers=k:9092", "monitoring.prometheusRule.enabled=true"))
+
+
 def test_monitoring_off_by_default(render: Any) -> None:
     kinds = {d["kind"] for d in render("default")}
     assert not kinds & {"ServiceMonitor", "PrometheusRule"}
@@ -542,7 +567,6 @@ def test_monitoring_off_by_default(render: Any) -> None:
       "kafka.tls.certKey=tls.crt"), "certKey and kafka.tls.keyKey go together"),
     (("kafka.bootstrapServers=k:9092", "kafka.securityProtocol=TLS"), "must be PLAINTEXT, SSL"),
     (("kafka.bootstrapServers=k:9092", "topics.provisioner=strimzi"), "topics.provisioner=strimzi needs"),
-    (("kafka.bootstrapServers=k:9092", "monitoring.prometheusRule.enabled=true"), "no files/prometheus/"),
     (("kafka.mode=strimzi", "kafka.strimzi.listener=scram"), "must be plain or tls"),
 ])
 def test_bad_values_fail_with_a_clear_message(helm: str, sets: tuple[str, ...], message: str) -> None:

@@ -152,3 +152,11 @@ def test_dashboard_shape(path: Path) -> None:
             assert t["datasource"]["uid"] == "${datasource}"
             if kpi:
                 assert "$tenant" in t["expr"], (panel["title"], t["expr"])
+
+
+def test_compose_prometheus_config_is_valid_and_keeps_our_service_label() -> None:
+    config = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    res = subprocess.run([promtool(), "check", "config", str(config)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    # Without honor_labels, a target label named `service` would rename ours to exported_service.
+    assert all(job.get("honor_labels") for job in yaml.safe_load(config.read_text())["scrape_configs"])
