@@ -12,6 +12,7 @@ reason and the stream goes on. An unexpected exception in a handler dead-letters
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -101,8 +102,10 @@ def offsets_for_times(consumer: Consumer, wanted: list[TopicPartition], timeout:
             return list(consumer.offsets_for_times(wanted, timeout=30))
         except KafkaException as exc:
             err = exc.args[0]
+            # UNKNOWN_LEADER_EPOCH: the broker has just restarted and the client's metadata is older.
             transient = err.retriable() or err.code() in (KafkaError.NOT_LEADER_FOR_PARTITION,
-                                                           KafkaError.LEADER_NOT_AVAILABLE)
+                                                           KafkaError.LEADER_NOT_AVAILABLE,
+                                                           KafkaError.UNKNOWN_LEADER_EPOCH)
             if time.monotonic() > deadline or not transient:
                 raise
             time.sleep(0.5)
@@ -158,6 +161,12 @@ class StreamLoop:
                                   "logger": bridge})
         self._delivery_errors: list[str] = []
         self._last_tick = 0.0
+        # librdkafka can block in send_offsets_to_transaction past its timeout once the group coordinator
+        # has gone away and come back (confluentinc/librdkafka#5456; seen here after a broker restart):
+        # a commit stuck this long ends the process (exit 3) so the orchestrator restarts it, and the
+        # state is rebuilt from the topics as after any crash.
+        self.stall_exit_seconds = float(os.environ.get("SWITCHBOARD_STALL_EXIT_SECONDS", "") or 300.0)
+        self._commit_since: float | None = None
         # Consumer lag (committed vs end offsets) polled in the background; 0 turns it off.
         from services.common.config import env_float
 
@@ -224,38 +233,49 @@ class StreamLoop:
                 self.producer.begin_transaction()
                 produce_all(self.producer, outputs)
                 if msgs:
-                    self.producer.send_offsets_to_transaction(
-                        _next_offsets(msgs), self.consumer.consumer_group_metadata(), 30
-                    )
-                self.producer.commit_transaction(60)
+                    offsets = _next_offsets(msgs)
+                    self._retry_step("send_offsets", lambda o=offsets: self.producer.send_offsets_to_transaction(
+                        o, self.consumer.consumer_group_metadata(), 30))
+                self._retry_step("commit", lambda: self.producer.commit_transaction(60))
                 metrics.TRANSACTIONS.labels(self.service, "committed").inc()
                 return
             except KafkaException as exc:
                 err = exc.args[0]
-                if err.txn_requires_abort():
+                if err.txn_requires_abort() or err.retriable():
                     metrics.TRANSACTIONS.labels(self.service, "aborted").inc()
                     self.log.warning("transaction_aborted", attempt=attempt, error=str(err))
-                    self.producer.abort_transaction(30)
+                    self._retry_step("abort", lambda: self.producer.abort_transaction(30))
                     time.sleep(min(0.1 * attempt, 1.0))
                     continue
-                if err.retriable():
-                    self.log.warning("transaction_retry", attempt=attempt, error=str(err))
-                    try:
-                        self.producer.commit_transaction(60)
-                        metrics.TRANSACTIONS.labels(self.service, "committed").inc()
-                        return
-                    except KafkaException:
-                        self.producer.abort_transaction(30)
-                        continue
                 metrics.TRANSACTIONS.labels(self.service, "fatal").inc()
                 raise
         raise RuntimeError("transaction failed 5 times in a row")
 
+    def _retry_step(self, step: str, call: Callable[[], object], deadline_s: float = 120.0) -> None:
+        """One transactional call, repeated while it fails with a retriable error (broker restarting,
+        coordinator moving). Never skips ahead: committing after a failed send_offsets would commit
+        the outputs without the input offsets, and the batch would be processed twice."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            try:
+                call()
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not err.retriable() or err.txn_requires_abort() or time.monotonic() > deadline:
+                    raise
+                self.log.warning("transaction_retry", step=step, error=str(err))
+                time.sleep(0.5)
+
     def _commit(self, outputs: Sequence[Output], msgs: Sequence[Message]) -> None:
-        if self.eos:
-            self._commit_transaction(outputs, msgs)
-        else:
-            self._commit_at_least_once(outputs, msgs)
+        self._commit_since = time.monotonic()
+        try:
+            if self.eos:
+                self._commit_transaction(outputs, msgs)
+            else:
+                self._commit_at_least_once(outputs, msgs)
+        finally:
+            self._commit_since = None
         for out in outputs:
             metrics.EVENTS_PRODUCED.labels(self.service, out.topic).inc()
 
@@ -296,12 +316,21 @@ class StreamLoop:
             if kind != TIMESTAMP_NOT_AVAILABLE and ts > 0:
                 metrics.EVENT_LATENCY_SECONDS.labels(self.service, m.topic()).observe(max(0.0, done_ms - ts) / 1000.0)
 
+    def _watchdog(self, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            since = self._commit_since
+            if since is not None and time.monotonic() - since > self.stall_exit_seconds:
+                self.log.error("loop_stalled", seconds=round(time.monotonic() - since),
+                               detail="a commit is blocked; exiting so that the service is restarted")
+                os._exit(3)
+
     def run(self, stop: threading.Event) -> None:
         if self.eos:
             self.producer.init_transactions(60)
         self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
         self.log.info("loop_started", topics=self.topics, group=self.settings.group_id,
                       exactly_once=self.eos)
+        threading.Thread(target=self._watchdog, args=(stop,), name="commit-watchdog", daemon=True).start()
         if self.lag_poll_seconds > 0:
             self._lag_poller = metrics.ConsumerLagPoller(self.consumer, self.service, self.lag_poll_seconds,
                                                          log=self.log).start()
