@@ -28,6 +28,7 @@ STAGES: dict[str, str] = {
     "routing": "bench.routing_bench",
     "survey": "bench.survey_bench",
     "pipeline": "bench.pipeline_bench",
+    "memory": "bench.memory_bench",
 }
 
 
