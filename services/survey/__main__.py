@@ -10,6 +10,7 @@ from services.common import topics
 from services.common.config import ConfigError, env_bool, env_float, env_int, env_str
 from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop
+from services.common.reload import ReloadWatch
 from services.common.runtime import Runtime
 from services.common.table import CompactedTable
 from services.survey.grpc_api import NOT_SERVING, SERVICE_NAME, SERVING, SurveyServicer, build_server
@@ -33,6 +34,7 @@ def main() -> int:
         per_agent = env_bool("SURVEY_METRICS_PER_AGENT", False)
         grace = env_float("SURVEY_RESPONSE_GRACE_SECONDS", 300, minimum=0)
         offset = env_float("SURVEY_CLOCK_OFFSET_SECONDS", 0.0)
+        reload_interval = env_float("SURVEY_POLICY_RELOAD_SECONDS", 5.0, minimum=0.0)
         security = GrpcSecurity.from_env()
     except PolicyError as exc:
         rt.fail_config(exc)
@@ -93,6 +95,22 @@ def main() -> int:
             failure.append(exc)
             rt.stop.set()
 
+    watch = ReloadWatch(policy_file, reload_interval)
+
+    def reload_policy() -> None:
+        """A changed policy file applies to the next lifecycle event; a bad one is logged with its
+        line and the running policy stays."""
+        try:
+            fresh = load_policy(policy_file, base)
+        except PolicyError as exc:
+            rt.log.error("policy_reload_failed", file=exc.path, line=exc.line, reason=exc.reason)
+            return
+        except OSError as exc:
+            rt.log.error("policy_reload_failed", file=policy_file, line=0, reason=exc.strerror or str(exc))
+            return
+        handler.policy = fresh  # one attribute swap: the loop thread sees the old or the new policy
+        rt.log.info("policy_reloaded", file=policy_file, tenants=len(fresh.tenants))
+
     async def serve() -> None:
         servicer = SurveyServicer(scores, tail.caught_up.is_set, clock)
         server, health, port = build_server(servicer, grpc_port, security=security)
@@ -111,6 +129,8 @@ def main() -> int:
                 serving = not serving
                 for name in ("", SERVICE_NAME):
                     await health.set(name, SERVING if serving else NOT_SERVING)
+            if watch.due():
+                await asyncio.to_thread(reload_policy)
             await asyncio.sleep(0.1)
         for name in ("", SERVICE_NAME):
             await health.set(name, NOT_SERVING)
