@@ -95,8 +95,8 @@ class ConsumerLagPoller:
                 CONSUMER_LAG.remove(self.service, topic, partition)
             except KeyError:
                 pass
-        for (topic, partition), lag in lags.items():
-            CONSUMER_LAG.labels(self.service, topic, str(partition)).set(lag)
+        for (topic, number), lag in lags.items():
+            CONSUMER_LAG.labels(self.service, topic, str(number)).set(lag)
         self._reported = current
         return lags
 

@@ -48,8 +48,8 @@ class EngineCollector(Collector):
                         continue
                     waiting.add_metric([tenant, queue], stats.waiting)
                     oldest.add_metric([tenant, queue], stats.oldest_wait_seconds)
-                    for state, n in sorted(stats.agents_by_state.items()):
-                        queue_agents.add_metric([tenant, queue, state], n)
+                    for state_name, n in sorted(stats.agents_by_state.items()):
+                        queue_agents.add_metric([tenant, queue, state_name], n)
                     cfg = self.engine.queue_config(tenant, queue)
                     if cfg is not None:
                         is_open.add_metric([tenant, queue], 1 if queue_is_open(cfg.hours, now) else 0)
