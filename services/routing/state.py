@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
 from services.common.kafka import Output
@@ -151,7 +151,16 @@ class StateStore:
             return False
         targets = {}
         for p in self._partitions:
-            _, high = self._offsets.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10, cached=False)
+            while True:  # a topic created moments ago answers NOT_LEADER while its leader is elected
+                try:
+                    _, high = self._offsets.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10,
+                                                                  cached=False)
+                    break
+                except KafkaException as exc:
+                    if exc.args[0].code() not in (KafkaError.NOT_LEADER_FOR_PARTITION,
+                                                  KafkaError.LEADER_NOT_AVAILABLE) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
             targets[p] = high
         with self._cond:
             while True:
