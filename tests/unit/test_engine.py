@@ -777,7 +777,8 @@ class Model:
                     assert key not in self.holder
                 if o.kind is LifecycleKind.TRANSFERRED:
                     assert isinstance(event, ContactTransferred) and o.reason == f"queue:{event.queue_id}"
-                    assert (o.agent_id != "") == (key in self.holder)
+                    if o.agent_id:  # an agent's leg (assigned); an offered one is withdrawn without it
+                        assert self.holder.get(key) == o.agent_id
                     self.holder.pop(key, None)
                 if o.kind is LifecycleKind.OVERFLOWED:
                     assert key not in self.holder, "an offered or assigned contact never overflows"
