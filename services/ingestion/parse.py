@@ -83,6 +83,9 @@ def _timestamp(value: Any, name: str = "occurred_at") -> float:
     if isinstance(value, bool):
         raise Reject("bad_timestamp", f"{name} must be RFC 3339 or epoch seconds")
     if isinstance(value, int | float):
+        # Finite and within 0001..9999 (what a protobuf Timestamp holds); found by fuzzing: 9.2e18 crashed.
+        if not -62135596800 <= value <= 253402300799:
+            raise Reject("bad_timestamp", f"{name} epoch seconds out of range")
         return float(value)
     if isinstance(value, str) and value:
         try:

@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from services.common.codec import CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF
@@ -115,6 +115,12 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
 
 @budget(1500)
 @given(mutated())
+# Found by a FUZZ_EXAMPLES=10000 run: epoch seconds beyond a protobuf Timestamp raised ValueError.
+@example(dict(valid_event("callback"), occurred_at=9.223372036854776e18))
+@example(dict(valid_event("voice"), occurred_at=-1e300))
+@example(dict(valid_event("sms"), occurred_at=float("inf")))
+@example(dict(valid_event("email"), occurred_at=float("nan")))
+@example(dict(valid_event("callback"), callback={"phone_number": "+33612345678", "requested_for": 1e30}))
 def test_mutated_json_events(ev: dict[str, Any]) -> None:
     outcome(json.dumps(ev).encode(), CONTENT_TYPE_JSON)
 
