@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.codec import SCHEMA_VERSION
 from services.common.kafka import Output
 
 
@@ -15,6 +16,13 @@ class Reject(Exception):
         super().__init__(f"{code}: {detail}" if detail else code)
         self.code = code
         self.detail = detail
+
+
+def check_schema_version(envelope: Any) -> None:
+    """An event from a newer producer than this service understands is refused, not guessed at."""
+    if envelope.schema_version > SCHEMA_VERSION:
+        raise Reject("unsupported_schema_version",
+                     f"schema_version {envelope.schema_version} > supported {SCHEMA_VERSION}")
 
 
 def dead_letter(msg: Any, dlq_topic: str, service: str, code: str, detail: str) -> Output:

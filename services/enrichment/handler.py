@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from confluent_kafka import Message
 
 from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode
-from services.common.dlq import Reject
+from services.common.dlq import Reject, check_schema_version
 from services.common.erasure import ERASED_RECORDS, confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
@@ -49,6 +49,7 @@ class EnrichmentHandler:
             ev = decode(contact_pb2.ContactEvent, msg.value())
         except DecodeFailure as exc:
             raise Reject("malformed_protobuf", str(exc)) from None
+        check_schema_version(ev.envelope)
         tenant = ev.envelope.tenant_id
         if not tenant:
             raise Reject("missing_field", "tenant_id is required")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from confluent_kafka import Message, TopicPartition
 
 from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode, derived_event_id
-from services.common.dlq import Reject
+from services.common.dlq import Reject, check_schema_version
 from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
@@ -144,6 +144,7 @@ class RoutingHandler:
             except adapter.UnsupportedEvent as exc:
                 raise Reject(str(exc), "agent event has no kind") from None
             envelope = agent_ev.envelope
+            check_schema_version(envelope)
         else:
             try:
                 enriched = decode(contact_pb2.EnrichedContact, msg.value())
@@ -153,6 +154,7 @@ class RoutingHandler:
             except adapter.UnsupportedEvent as exc:
                 raise Reject(str(exc), "routing does not handle this contact step") from None
             envelope = enriched.contact.envelope
+            check_schema_version(envelope)
             if isinstance(event, d.ContactArrived) and self.engine.contact_status(
                     event.tenant_id, event.contact_id) is None:
                 slim = _slim_context(enriched)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from confluent_kafka import Message, TopicPartition
 
 from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode, ts_from_seconds
-from services.common.dlq import Reject
+from services.common.dlq import Reject, check_schema_version
 from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
@@ -124,6 +124,7 @@ class SurveyHandler:
             ev = decode(routing_pb2.LifecycleEvent, msg.value())
         except DecodeFailure as exc:
             raise Reject("malformed_protobuf", str(exc)) from None
+        check_schema_version(ev.envelope)
         if ev.kind not in (routing_pb2.LIFECYCLE_KIND_ENDED, routing_pb2.LIFECYCLE_KIND_ABANDONED):
             return []
         tenant = ev.envelope.tenant_id
@@ -177,6 +178,7 @@ class SurveyHandler:
             resp = decode(survey_pb2.SurveyResponse, msg.value())
         except DecodeFailure as exc:
             raise Reject("malformed_protobuf", str(exc)) from None
+        check_schema_version(resp.envelope)
         tenant = resp.envelope.tenant_id
         if not tenant:
             raise Reject("missing_field", "envelope.tenant_id is required")

@@ -364,6 +364,8 @@ class Ledger:
         held: dict[tuple[str, str], Counter[Channel]] = defaultdict(Counter)
         policy = QueuePolicy()
         for m in sorted(msgs[prefix + T.CONTACTS_LIFECYCLE.name], key=lambda m: (m.partition(), m.offset())):
+            if is_poison(m):
+                continue
             ev = routing_pb2.LifecycleEvent.FromString(m.value())
             tenant = ev.envelope.tenant_id
             unique("contacts.lifecycle.v1", ev.envelope.event_id)
