@@ -93,7 +93,11 @@ def measure(name: str, profile: Path | None = None) -> dict[str, Any]:
         argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--format", "raw", "-r", "100",
                 "-o", str(profile), "--", *argv]
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen(argv, env=env, cwd=streams.ROOT, stdout=out, stderr=subprocess.STDOUT)
+        # BENCH_CODE_ROOT: run the service from another tree (e.g. `git archive` of an older commit) to
+        # measure a change before/after against the same broker and ceiling
+        code_root = os.environ.get("BENCH_CODE_ROOT") or str(streams.ROOT)
+        proc = subprocess.Popen(argv, env=dict(env, PYTHONPATH=code_root), cwd=code_root, stdout=out,
+                                stderr=subprocess.STDOUT)
 
     def alive() -> None:
         if proc.poll() is not None:
@@ -144,7 +148,8 @@ def measure(name: str, profile: Path | None = None) -> dict[str, Any]:
             "ready_to_committed_seconds": done_at - ready_at, "ready_seconds": ready_seconds,
             "ceiling_per_second": ceiling, "ratio_to_ceiling": per_second / ceiling if ceiling else None,
             "cpu_seconds_per_1000": 1000 * cpu / n_inputs, "peak_rss_mib": peak,
-            "mean_output_bytes": span["mean_value_bytes"], "profile": str(profile) if profile else None}
+            "mean_output_bytes": span["mean_value_bytes"], "code_root": os.environ.get("BENCH_CODE_ROOT"),
+            "profile": str(profile) if profile else None}
 
 
 def table(r: dict[str, Any]) -> str:

@@ -295,10 +295,19 @@ class StreamLoop:
             else:
                 self.log.warning("consume_error", error=str(err))
         outputs: list[Output] = []
+        # A handler with begin_batch()/end_batch() may hold outputs back until the batch's end (routing
+        # coalesces its state records: one per changed entity per transaction, not one per event).
+        batched = good and hasattr(self.handler, "begin_batch") and hasattr(self.handler, "end_batch")
         with self.lock:
-            for m in good:
-                metrics.EVENTS_CONSUMED.labels(self.service, m.topic()).inc()
-                outputs.extend(self._handle(m))
+            if batched:
+                self.handler.begin_batch()  # type: ignore[attr-defined]
+            try:
+                for m in good:
+                    metrics.EVENTS_CONSUMED.labels(self.service, m.topic()).inc()
+                    outputs.extend(self._handle(m))
+            finally:
+                if batched:
+                    outputs.extend(self.handler.end_batch())  # type: ignore[attr-defined]
             now = self.clock()
             if self.tick is not None and now - self._last_tick >= self.tick_interval:
                 self._last_tick = now
