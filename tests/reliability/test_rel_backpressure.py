@@ -88,7 +88,7 @@ def test_memory_stays_bounded_when_downstream_is_absent(broker: BrokerHandle, to
     pipeline.env["INGESTION_DEDUPE_MAX_ENTRIES"] = "2000"
     # Prefetch bound far below both backlogs (10 and 30 MB), so both are "more than fits".
     pipeline.env["SWITCHBOARD_CONSUMER_PREFETCH_KB"] = "2048"
-    small = int(15_000 * scale())
+    small = int(10_000 * scale())
     first = run_flood(broker.bootstrap, topic_prefix, pipeline, small)
     second = run_flood(broker.bootstrap, topic_prefix, pipeline, 3 * small)
     extra_backlog = second["backlog_mb"] - first["backlog_mb"]

@@ -51,7 +51,7 @@ def test_broker_restart_under_traffic(own_broker: BrokerHandle, tmp_path: Path, 
         # through the outage reconnects by itself; one whose commit librdkafka leaves blocked
         # (confluentinc/librdkafka#5456) exits after SWITCHBOARD_STALL_EXIT_SECONDS and is restarted.
         supervisor = pipeline.supervise()
-        duration = 45 * scale()
+        duration = 30 * scale()
         traffic = Traffic(b, prefix, TENANTS, duration=duration, rate=3.0).start()
         traffic.sleep_until(duration * 0.3)
         data_dir = own_broker.data_dir

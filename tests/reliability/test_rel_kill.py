@@ -15,7 +15,7 @@ pytestmark = pytest.mark.broker
 
 def test_accounting_without_faults(broker: BrokerHandle, topic_prefix: str, pipeline: Pipeline) -> None:
     pipeline.start_all()
-    traffic = Traffic(broker.bootstrap, topic_prefix, TENANTS, duration=20 * scale(), rate=3.0).start()
+    traffic = Traffic(broker.bootstrap, topic_prefix, TENANTS, duration=15 * scale(), rate=3.0).start()
     traffic.join()
     started = time.monotonic()
     ledger = settle(broker.bootstrap, topic_prefix, set(TENANTS))
@@ -30,7 +30,7 @@ def test_accounting_without_faults(broker: BrokerHandle, topic_prefix: str, pipe
 
 def test_sigkill_each_service_in_turn(broker: BrokerHandle, topic_prefix: str, pipeline: Pipeline) -> None:
     pipeline.start_all()
-    duration = 60 * scale()
+    duration = 40 * scale()
     traffic = Traffic(broker.bootstrap, topic_prefix, TENANTS, duration=duration, rate=3.0).start()
     recovery: dict[str, float] = {}
     for i, name in enumerate(SERVICES):

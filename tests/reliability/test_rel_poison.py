@@ -149,7 +149,7 @@ def test_poison_on_every_input_is_dead_lettered(broker: BrokerHandle, topic_pref
     pipeline.start_all()
     poison = poison_set()
     p = producer(broker.bootstrap)
-    duration = 30 * scale()
+    duration = 20 * scale()
     traffic = Traffic(broker.bootstrap, topic_prefix, TENANTS, duration=duration, rate=3.0).start()
     injected = 0
     for r in range(3):  # before, during and late in the traffic

@@ -37,7 +37,7 @@ def test_two_replicas_one_killed(broker: BrokerHandle, topic_prefix: str, pipeli
               for name in SERVICES for i, p in enumerate(pipeline.procs[name])}
     for name in SERVICES:
         assert before[f"{name}-0"] and before[f"{name}-1"], f"{name}: a replica owns nothing: {before}"
-    duration = 45 * scale()
+    duration = 30 * scale()
     traffic = Traffic(broker.bootstrap, topic_prefix, TENANTS, duration=duration, rate=3.0).start()
     traffic.sleep_until(duration * 0.35)
     killed_at = time.time()
