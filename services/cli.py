@@ -371,16 +371,38 @@ class GrpcFailure(Exception):
     pass
 
 
-def _grpc_call(target: str, method: str, request: Any) -> Any:
+def _channel(args: argparse.Namespace) -> Any:
+    """Plaintext, or TLS when a CA file is given (mTLS with a client certificate and key)."""
+    import grpc
+
+    if not args.ca_file:
+        if args.cert_file or args.key_file:
+            raise GrpcFailure("CONFIG: --cert-file/--key-file need --ca-file (TLS)")
+        return grpc.insecure_channel(args.target)
+    if bool(args.cert_file) != bool(args.key_file):
+        raise GrpcFailure("CONFIG: give both --cert-file and --key-file for mTLS, or neither")
+    try:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=Path(args.ca_file).read_bytes(),
+            private_key=Path(args.key_file).read_bytes() if args.key_file else None,
+            certificate_chain=Path(args.cert_file).read_bytes() if args.cert_file else None)
+    except OSError as exc:
+        raise GrpcFailure(f"CONFIG: cannot read {exc.filename}: {exc.strerror}") from None
+    return grpc.secure_channel(args.target, creds)
+
+
+def _grpc_call(args: argparse.Namespace, method: str, request: Any) -> Any:
     """One unary call to routing with a deadline; GrpcFailure("<CODE>: <details>") on error."""
     import grpc
 
     from switchboard.v1 import routing_pb2_grpc
 
+    target = args.target
+    metadata = [("authorization", f"Bearer {args.token}")] if args.token else None
     try:
-        with grpc.insecure_channel(target) as channel:
+        with _channel(args) as channel:
             stub = routing_pb2_grpc.RoutingServiceStub(channel)
-            return getattr(stub, method)(request, timeout=GRPC_DEADLINE)
+            return getattr(stub, method)(request, timeout=GRPC_DEADLINE, metadata=metadata)
     except grpc.RpcError as exc:
         code = exc.code().name if exc.code() is not None else "UNKNOWN"
         details = exc.details() or ""
@@ -388,6 +410,8 @@ def _grpc_call(target: str, method: str, request: Any) -> Any:
             details = f"routing at {target} is not reachable ({details})"
         elif exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
             details = f"no answer from routing at {target} within {GRPC_DEADLINE:g} s"
+        elif exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            details += " (give --token or $SWITCHBOARD_GRPC_TOKEN)"
         raise GrpcFailure(f"{code}: {details}") from None
 
 
@@ -411,7 +435,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
     request = routing_pb2.ListAgentsRequest(tenant_id=args.tenant, state=state, skill=args.skill or "",
                                             queue_id=args.queue or "")
     try:
-        response = _grpc_call(args.target, "ListAgents", request)
+        response = _grpc_call(args, "ListAgents", request)
     except GrpcFailure as exc:
         _err(str(exc))
         return 1
@@ -438,7 +462,7 @@ def cmd_queues(args: argparse.Namespace) -> int:
 
     request = routing_pb2.GetQueueStatsRequest(tenant_id=args.tenant, queue_id=args.queue or "")
     try:
-        response = _grpc_call(args.target, "GetQueueStats", request)
+        response = _grpc_call(args, "GetQueueStats", request)
     except GrpcFailure as exc:
         _err(str(exc))
         return 1
@@ -609,6 +633,16 @@ def _routing_target(parser: argparse.ArgumentParser) -> None:
                         help="routing's gRPC address (default: $SWITCHBOARD_ROUTING_ADDR or %(default)s)")
     parser.add_argument("--tenant", default=DEFAULT_TENANT, help="tenant id (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    env = os.environ.get
+    parser.add_argument("--token", default=env("SWITCHBOARD_GRPC_TOKEN", ""), metavar="TOKEN",
+                        help="the tenant's bearer token (default: $SWITCHBOARD_GRPC_TOKEN)")
+    parser.add_argument("--ca-file", default=env("SWITCHBOARD_GRPC_CA_FILE", ""), metavar="PEM",
+                        help="TLS: the CA that signed routing's certificate (default: $SWITCHBOARD_GRPC_CA_FILE; "
+                             "none = plaintext)")
+    parser.add_argument("--cert-file", default=env("SWITCHBOARD_GRPC_CLIENT_CERT_FILE", ""), metavar="PEM",
+                        help="mTLS client certificate (default: $SWITCHBOARD_GRPC_CLIENT_CERT_FILE)")
+    parser.add_argument("--key-file", default=env("SWITCHBOARD_GRPC_CLIENT_KEY_FILE", ""), metavar="PEM",
+                        help="mTLS client key (default: $SWITCHBOARD_GRPC_CLIENT_KEY_FILE)")
 
 
 def build_parser() -> argparse.ArgumentParser:

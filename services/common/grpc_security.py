@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from prometheus_client import Counter
 
 from services.common.config import ConfigError, env_bool
 
@@ -241,6 +242,14 @@ def _request_tenant(request: Any) -> str | None:
 Check = Callable[[Any, grpc.aio.ServicerContext], Awaitable[str | None]]
 
 
+AUTH_FAILURES = Counter(
+    "switchboard_grpc_auth_failures_total",
+    "gRPC calls refused by the token check: code UNAUTHENTICATED (no or unknown token; tenant empty) or "
+    "PERMISSION_DENIED (a valid token of `tenant` asked for another tenant's data)",
+    ["method", "code", "tenant"],
+)
+
+
 class TenantAuthInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every handler (except health) with the token check and the tenant check.
 
@@ -258,17 +267,24 @@ class TenantAuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or details.method.startswith(PUBLIC_SERVICES):
             return handler
-        return _wrap(handler, self.check)
+        method = details.method.rsplit("/", 1)[-1] or "unknown"  # GetAgent: a fixed set, safe as a label
 
-    async def check(self, request: Any, context: grpc.aio.ServicerContext) -> str | None:
+        async def check(request: Any, context: grpc.aio.ServicerContext) -> str | None:
+            return await self.check(request, context, method)
+
+        return _wrap(handler, check)
+
+    async def check(self, request: Any, context: grpc.aio.ServicerContext, method: str = "unknown") -> str | None:
         if not self.required:
             return None
         tenant = self.tokens.tenant_for(bearer_token(context.invocation_metadata()))
         if tenant is None:
+            AUTH_FAILURES.labels(method, "UNAUTHENTICATED", "").inc()
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                 "missing or unknown bearer token (metadata authorization: Bearer <token>)")
         wanted = _request_tenant(request) if request is not None else None
         if wanted and wanted != tenant:
+            AUTH_FAILURES.labels(method, "PERMISSION_DENIED", tenant or "").inc()
             await context.abort(grpc.StatusCode.PERMISSION_DENIED,
                                 "the token does not grant access to the tenant_id of this request")
         return tenant

@@ -6,7 +6,9 @@ the failures a wrong certificate or a missing token must give."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -30,7 +32,17 @@ from switchboard.v1 import (
     survey_pb2,
     survey_pb2_grpc,
 )
-from tests.helpers import ServiceProcess, contact, producer, read_all, start_service, wait_ready
+from tests.helpers import (
+    ROOT,
+    ServiceProcess,
+    contact,
+    http_get,
+    metric_value,
+    producer,
+    read_all,
+    start_service,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -228,6 +240,21 @@ def test_routing_token_of_one_tenant_cannot_read_or_change_another(
         bob = stub.GetAgent(routing_pb2.GetAgentRequest(tenant_id=g, agent_id="bob"), timeout=5,
                             metadata=bearer(GLOBEX))
         assert (bob.state, list(bob.active_contacts)) == (bob_before.state, ["g-c1"])
+    # The operator's command line speaks TLS with a token too; without the token it says what is missing.
+    def cli(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "services.cli", "agents", "--target", f"127.0.0.1:{svc.grpc_port}",
+                               "--tenant", "acme", "--ca-file", str(pki.ca), *extra],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT,
+                              env={k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_GRPC")})
+    ok = cli("--json", "--token", ACME)
+    assert ok.returncode == 0, ok.stderr
+    assert [a["agent_id"] for a in json.loads(ok.stdout)] == ["ann"]
+    refused = cli()
+    assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr and "--token" in refused.stderr
+    denied = cli("--token", GLOBEX)
+    assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr
+    assert ACME not in ok.stderr + refused.stderr
+
     events = [agent_pb2.AgentEvent.FromString(m.value()) for m in read_all(broker.bootstrap, agents_topic)]
     assert sorted((e.envelope.tenant_id, e.WhichOneof("kind")) for e in events) == [
         ("acme", "login"), ("acme", "not_ready"), ("acme", "ready"), ("globex", "login"), ("globex", "ready")]
@@ -241,6 +268,16 @@ def test_routing_token_of_one_tenant_cannot_read_or_change_another(
         assert code_of(lambda: routing_pb2_grpc.RoutingServiceStub(wrong_ca).ListAgents(
             routing_pb2.ListAgentsRequest(tenant_id="acme"), timeout=5, metadata=bearer(ACME))) == \
             grpc.StatusCode.UNAVAILABLE
+    status, metrics = http_get(svc.metrics_url)
+    assert status == 200
+    # Refusals are counted by RPC and code (6 foreign calls with acme's token; 4 bad credentials x 6
+    # RPCs; 2 from the CLI): a spike shows on a dashboard, never with a token in a label.
+    denied_total = metric_value(metrics, "switchboard_grpc_auth_failures_total", code="PERMISSION_DENIED")
+    assert denied_total == 6 + 1  # + the CLI with globex's token on acme
+    assert metric_value(metrics, "switchboard_grpc_auth_failures_total", code="PERMISSION_DENIED",
+                        method="WatchAgents", tenant="acme") == 1
+    assert metric_value(metrics, "switchboard_grpc_auth_failures_total", code="UNAUTHENTICATED") == 4 * 6 + 1
+    assert ACME not in metrics and GLOBEX not in metrics
     log = svc.log()
     assert ACME not in log and GLOBEX not in log  # tokens are never logged
     assert '"tls":true' in log and '"auth":true' in log
