@@ -3,20 +3,28 @@
 
 It drives services/simulate.py's Simulator (Poisson arrivals at the offered rate over voice, chat,
 email and SMS; `answered` answer_delay after routing's assignment, `ended` after an exponential
-handle time, the agent's `wrap_up_done` wrap_delay later) for `duration` seconds, publishing
-contact events as JSON on contacts.inbound.v1 and agent events as protobuf on agents.events.v1
-exactly as `switchboard simulate` does. Agents are logged in beforehand by the bench (same seed,
-same agents). It reads routing.assignments.v1 (read_committed) to answer, and records for each
-contact's first assignment the visible latency: the wall time it read the assignment minus the
-time it produced the arrival (one host, one clock).
+handle time) for `duration` seconds, publishing contact events as JSON on contacts.inbound.v1 and
+agent events as protobuf on agents.events.v1 exactly as `switchboard simulate` does. Agents are
+logged in beforehand by the bench (same seed, same agents). It reads routing.assignments.v1
+(read_committed) to answer, and records for each contact's first assignment the visible latency:
+the wall time it read the assignment minus the time it produced the arrival (one host, one clock).
+
+The agent's `wrap_up_done` goes `wrap_delay` after the load generator reads routing's ENDED
+lifecycle record of the contact (as an agent desktop shows the WRAP_UP state routing set), not after
+it sent `ended`: agent events reach routing directly while `ended` goes through ingestion and
+enrichment first, so a wrap-up done sent on the simulator's own timer overtook the end, was refused,
+and left the agent in the queue's full wrap-up (10-30 s in the demo queues): staffing, not the
+software, then limited the run.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import resource
 import sys
 import time
+import uuid
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -26,7 +34,7 @@ from services.common.agent_json import agent_event_from_json
 from services.common.codec import CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF, DecodeFailure, decode
 from services.common.config import KafkaSettings
 from services.common.kafka import Output, produce_all
-from services.simulate import Emit, SimConfig, Simulator
+from services.simulate import Emit, SimConfig, Simulator, rfc3339
 from switchboard.v1 import routing_pb2
 
 
@@ -71,12 +79,16 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             sent[e.kind] += 1
         produce_all(producer, outputs, on_delivery)
 
-    md = consumer.list_topics(assignments_topic, timeout=10)
+    lifecycle_topic = settings.topic(topics.CONTACTS_LIFECYCLE.name)
     parts = []
-    for p in sorted(md.topics[assignments_topic].partitions):
-        _, high = consumer.get_watermark_offsets(TopicPartition(assignments_topic, p), timeout=10)
-        parts.append(TopicPartition(assignments_topic, p, high))
+    for topic in (assignments_topic, lifecycle_topic):
+        md = consumer.list_topics(topic, timeout=10)
+        for p in sorted(md.topics[topic].partitions):
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            parts.append(TopicPartition(topic, p, high))
     consumer.assign(parts)
+    wrap_delay = float(cfg["wrap_delay"])
+    wraps: list[tuple[float, str, str]] = []  # (due, agent_id, contact_id)
 
     duration = float(cfg["duration"])
     cpu0 = time.process_time()
@@ -94,6 +106,14 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         for msg in consumer.consume(5000, timeout=wait):
             if msg.error() is not None:
                 continue
+            if msg.topic() == lifecycle_topic:
+                try:
+                    lc = decode(routing_pb2.LifecycleEvent, msg.value())
+                except DecodeFailure:
+                    continue
+                if lc.kind == routing_pb2.LIFECYCLE_KIND_ENDED and lc.agent_id and lc.contact_id in sim.contacts:
+                    heapq.heappush(wraps, (time.time() + wrap_delay, lc.agent_id, lc.contact_id))
+                continue
             try:
                 a = decode(routing_pb2.Assignment, msg.value())
             except DecodeFailure:
@@ -104,7 +124,15 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
                 seen.add(a.contact_id)
                 visible.append(at - c.arrived_at)
             sim.on_assignment(a.contact_id, a.agent_id, at)
-        publish(sim.advance(time.time()))
+        now = time.time()
+        emits = sim.advance(now)
+        while wraps and wraps[0][0] <= now:
+            due, agent_id, contact_id = heapq.heappop(wraps)
+            emits.append(Emit(due, "agent", sim_cfg.tenant, {
+                "agent_event": "wrap_up_done", "tenant_id": sim_cfg.tenant, "agent_id": agent_id,
+                "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-loadgen/{sim_cfg.run_id}/{contact_id}/wrap")),
+                "occurred_at": rfc3339(due), "source": "bench-loadgen"}))
+        publish(emits)
         producer.poll(0)
         loops += 1
     offer_end = time.time()

@@ -63,7 +63,7 @@ CONFIG_FILES = {
     "survey": {"SURVEY_POLICY_FILE": BENCH_CONFIG / "survey.yaml"},
 }
 # The simulated contacts: answered 0.2 s after the assignment, talk exponential with mean 1 s,
-# wrap-up done 0.2 s after the end; callers and chatters wait 120 s on average before hanging up.
+# wrap-up done 0.2 s after routing's ENDED record; callers and chatters wait 120 s on average before hanging up.
 ANSWER_DELAY, MEAN_HANDLE, WRAP_DELAY, MEAN_PATIENCE = 0.2, 1.0, 0.2, 120.0
 
 
@@ -186,8 +186,10 @@ def start_services(prefix: str, log_dir: Path, profile: dict[str, Path] | None =
                     "-r", "100", "-o", str(profile[name]), "--", *argv]
         log = log_dir / f"{name}.log"
         with open(log, "ab") as out:
-            procs[name] = Proc(name, subprocess.Popen(argv, env=env, cwd=streams.ROOT, stdout=out,
-                                                      stderr=subprocess.STDOUT), port, log)
+            # BENCH_CODE_ROOT: the services from another tree (before/after a change, as bench/compare.py)
+            code_root = os.environ.get("BENCH_CODE_ROOT") or str(streams.ROOT)
+            procs[name] = Proc(name, subprocess.Popen(argv, env=dict(env, PYTHONPATH=code_root), cwd=code_root,
+                                                      stdout=out, stderr=subprocess.STDOUT), port, log)
     deadline = time.monotonic() + 180
     pending = set(SERVICES)
     while pending:
@@ -322,8 +324,10 @@ def run_pipeline(rate: float, duration: float, *, drain: float = 30.0, sample_ev
     prefix = streams.new_prefix()
     log_dir = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{int(rate)}-"))
     publish_profiles(prefix)
+    # the simulator's own wrap-up timer never fires in the run: the load generator sends wrap_up_done
+    # WRAP_DELAY after routing's ENDED (bench/loadgen.py)
     sim = {"tenant": TENANT, "rate": rate, "agents": agents_for(rate), "mean_handle": MEAN_HANDLE,
-           "mean_patience": MEAN_PATIENCE, "answer_delay": ANSWER_DELAY, "wrap_delay": WRAP_DELAY,
+           "mean_patience": MEAN_PATIENCE, "answer_delay": ANSWER_DELAY, "wrap_delay": 1e6,
            "seed": 7, "run_id": prefix.strip(".")}
     procs = start_services(prefix, log_dir, profile)
     monitor: Monitor | None = None
@@ -335,7 +339,8 @@ def run_pipeline(rate: float, duration: float, *, drain: float = 30.0, sample_ev
         cpu0 = {name: streams.proc_cpu_seconds(pid) for name, pid in pids.items()}
         batches0 = {name: batch_metrics(p.http_port) for name, p in procs.items()}
         monitor = Monitor(procs, prefix, sample_every).start()
-        cfg = {"bootstrap": streams.broker().bootstrap, "prefix": prefix, "duration": duration, "sim": sim}
+        cfg = {"bootstrap": streams.broker().bootstrap, "prefix": prefix, "duration": duration, "sim": sim,
+               "wrap_delay": WRAP_DELAY}
         gen = subprocess.run([sys.executable, "-m", "bench.loadgen", json.dumps(cfg)], cwd=streams.ROOT,
                              capture_output=True, timeout=duration + 300)
         if gen.returncode != 0:
@@ -352,11 +357,12 @@ def run_pipeline(rate: float, duration: float, *, drain: float = 30.0, sample_ev
                              "busy_share": delta["batch_seconds"] / max(1e-9, time.time() - loadgen["started_at"])}
         at_offer_end = monitor.sample()
         deadline = time.monotonic() + drain
-        while time.monotonic() < deadline:
+        quiet = 0  # consecutive samples with ingestion, enrichment and routing caught up (3 in a row)
+        while time.monotonic() < deadline and quiet < 3:
             lags = monitor.sample()["lag"]
-            if all(lags.get(n) is not None and lags[n] <= 2 * streams.partitions() for n in ("ingestion", "enrichment",
-                                                                                            "routing")):
-                break
+            ok = all(lags.get(n) is not None and lags[n] <= 2 * streams.partitions()
+                     for n in ("ingestion", "enrichment", "routing"))
+            quiet = quiet + 1 if ok else 0
             time.sleep(1)
         drained = time.time() - loadgen["offer_end_at"]
         monitor.finish()
