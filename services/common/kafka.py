@@ -174,7 +174,7 @@ class StreamLoop:
         # has gone away and come back (confluentinc/librdkafka#5456; seen here after a broker restart):
         # a commit stuck this long ends the process (exit 3) so the orchestrator restarts it, and the
         # state is rebuilt from the topics as after any crash.
-        self.stall_exit_seconds = float(os.environ.get("SWITCHBOARD_STALL_EXIT_SECONDS", "") or 300.0)
+        self.stall_exit_seconds = float(os.environ.get("SWITCHBOARD_STALL_EXIT_SECONDS", "") or 150.0)
         self._commit_since: float | None = None
         # Consumer lag (committed vs end offsets) polled in the background; 0 turns it off.
         from services.common.config import env_float

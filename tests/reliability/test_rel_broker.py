@@ -67,6 +67,7 @@ def test_broker_restart_under_traffic(own_broker: BrokerHandle, tmp_path: Path, 
         ledger = settle(b, prefix, set(TENANTS), timeout=240)
         figures = {**ledger.figures(), "simulator_arrived": traffic.arrived, "broker_down_seconds":
                    round(broker_back, 1), "broker_stop": how,
+                   "broker_back_to_all_accounted_seconds": round(time.monotonic() - down_at - broker_back, 1),
                    "service_restarts": list(pipeline.restarts)}
         record(f"broker_restart_{how}", figures)
         assert len(ledger.published) == traffic.arrived > 0
