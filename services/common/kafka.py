@@ -12,6 +12,7 @@ reason and the stream goes on. An unexpected exception in a handler dead-letters
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -243,8 +244,9 @@ class StreamLoop:
                 produce_all(self.producer, outputs)
                 if msgs:
                     offsets = _next_offsets(msgs)
-                    self._retry_step("send_offsets", lambda o=offsets: self.producer.send_offsets_to_transaction(
-                        o, self.consumer.consumer_group_metadata(), 30))
+                    group = self.consumer.consumer_group_metadata()
+                    self._retry_step("send_offsets", functools.partial(
+                        self.producer.send_offsets_to_transaction, offsets, group, 30))
                 self._retry_step("commit", lambda: self.producer.commit_transaction(60))
                 metrics.TRANSACTIONS.labels(self.service, "committed").inc()
                 return

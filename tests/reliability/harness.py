@@ -408,8 +408,8 @@ class Ledger:
         for m in msgs[prefix + T.CONTACTS_DLQ.name]:
             if is_poison(m):  # the poison test accounts for its own
                 continue
-            h = {k: (v or b"").decode(errors="replace") for k, v in m.headers() or []}
-            led.dlq[(h.get("dlq.service", "?"), h.get("dlq.reason", "?"))] += 1
+            hdr = {k: (v or b"").decode(errors="replace") for k, v in m.headers() or []}
+            led.dlq[(hdr.get("dlq.service", "?"), hdr.get("dlq.reason", "?"))] += 1
         return led
 
     # -- verdict ---------------------------------------------------------------------------------
