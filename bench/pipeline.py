@@ -329,7 +329,13 @@ def run_pipeline(rate: float, duration: float, *, drain: float = 30.0, sample_ev
     sim = {"tenant": TENANT, "rate": rate, "agents": agents_for(rate), "mean_handle": MEAN_HANDLE,
            "mean_patience": MEAN_PATIENCE, "answer_delay": ANSWER_DELAY, "wrap_delay": 1e6,
            "seed": 7, "run_id": prefix.strip(".")}
-    procs = start_services(prefix, log_dir, profile)
+    for attempt in range(3):  # a free port taken by another process meanwhile: start again on new ports
+        try:
+            procs = start_services(prefix, log_dir, profile)
+            break
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
     monitor: Monitor | None = None
     try:
         t0 = time.time()

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling_bench, pipeline, streams
+from bench import ceiling_bench, folded, pipeline, streams
 
 
 def rates() -> list[float]:
@@ -42,6 +42,10 @@ def run(profile: Path | None = None) -> dict[str, Any]:
         ceiling = ceiling_bench.pass_through("json", eos, streams.json_events(streams.events_count()),
                                              "application/json")
         r = pipeline.run_pipeline(rate, seconds, profile=prof)
+        if prof is not None and prof["routing"].exists():
+            text = folded.summary(prof["routing"], 40)
+            prof["routing"].with_suffix(".txt").write_text(text + "\n")
+            r["routing_profile"] = str(prof["routing"].with_suffix(".txt"))
         r["ceiling_json_per_second"] = ceiling["per_second"]
         # events through ingestion per second (3 contact events per contact) over the same-run ceiling
         r["ingestion_events_ratio_to_ceiling"] = 3 * r["completed_per_second"] / ceiling["per_second"]
