@@ -8,11 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import Pipeline, queues_yaml
-
-# On two partitions per topic these land on different partitions (murmur2), so two replicas of
-# routing own one tenant each and a kill moves a whole tenant.
-TENANTS = ["acme", "globex"]
+from tests.reliability.harness import TENANTS, Pipeline, queues_yaml
 
 
 @pytest.fixture

@@ -71,6 +71,11 @@ _TENANT_QUEUES = """\
 """
 
 
+# On two partitions per topic these land on different partitions (murmur2), so two replicas of
+# routing own one tenant each and a kill moves a whole tenant.
+TENANTS = ["acme", "globex"]
+
+
 def queues_yaml(tenants: list[str]) -> str:
     return "tenants:\n" + "".join(_TENANT_QUEUES.format(tenant=t) for t in tenants)
 

@@ -14,8 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 from services.common.broker import BrokerError, BrokerHandle, start_local_kafka
 from services.common.topics import provision
-from tests.reliability.conftest import TENANTS
-from tests.reliability.harness import SERVICES, Pipeline, Traffic, queues_yaml, record, scale, settle
+from tests.reliability.harness import SERVICES, TENANTS, Pipeline, Traffic, queues_yaml, record, scale, settle
 
 pytestmark = pytest.mark.broker
 

@@ -7,8 +7,7 @@ import time
 import pytest
 
 from services.common.broker import BrokerHandle
-from tests.reliability.conftest import TENANTS
-from tests.reliability.harness import SERVICES, Pipeline, Traffic, record, scale, settle
+from tests.reliability.harness import SERVICES, TENANTS, Pipeline, Traffic, record, scale, settle
 
 pytestmark = pytest.mark.broker
 

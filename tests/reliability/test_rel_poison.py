@@ -18,8 +18,7 @@ from services.common.broker import BrokerHandle
 from services.common.codec import new_envelope
 from switchboard.v1 import contact_pb2, routing_pb2, survey_pb2
 from tests.helpers import now_rfc3339, producer
-from tests.reliability.conftest import TENANTS
-from tests.reliability.harness import Pipeline, Tail, Traffic, record, scale, settle
+from tests.reliability.harness import TENANTS, Pipeline, Tail, Traffic, record, scale, settle
 
 pytestmark = pytest.mark.broker
 
