@@ -6,7 +6,12 @@ bench/results/<stage>.json.
 
 A stage is a module with `run() -> dict` (JSON-ready figures, including "date" and "machine") and
 `table(result) -> str`; add it to STAGES. Stages that need a broker (ceiling, each service, the
-pipeline) read KAFKA_BOOTSTRAP_SERVERS or start one as the tests do.
+pipeline, memory) read KAFKA_BOOTSTRAP_SERVERS or start one as the tests do.
+
+Knobs: BENCH_EVENTS, BENCH_PARTITIONS (ceiling and services alone), BENCH_PIPELINE_RATES,
+BENCH_PIPELINE_SECONDS (pipeline), BENCH_MEMORY_SECONDS, BENCH_MEMORY_RATE (memory), BENCH_PROFILE=1
+(pyinstrument for the engine, py-spy for service processes), BENCH_CODE_ROOT (services from another
+tree; see bench/compare.py).
 """
 
 from __future__ import annotations
