@@ -30,7 +30,7 @@ from confluent_kafka import (
 )
 
 from services.common import metrics
-from services.common.config import KafkaSettings, ServiceSettings
+from services.common.config import KafkaSettings, ServiceSettings, env_float
 from services.common.logging import JsonLogger, kafka_logger
 
 
@@ -59,7 +59,11 @@ def producer_config(kafka: KafkaSettings, client_id: str, transactional_id: str 
     }
     if transactional_id:
         conf["transactional.id"] = transactional_id
-        conf["transaction.timeout.ms"] = 60_000
+        # How long a dead replica's open transaction blocks the partitions it held: until the
+        # coordinator aborts it, the group's offsets there are unstable and the new owner waits.
+        # Lower = faster failover, but a replica starved of CPU for longer loses its batch.
+        conf["transaction.timeout.ms"] = int(1000 * env_float("SWITCHBOARD_TRANSACTION_TIMEOUT_SECONDS", 60.0,
+                                                               minimum=5.0))
     return conf
 
 
