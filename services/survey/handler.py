@@ -238,7 +238,7 @@ class SurveyHandler:
                               policy.followup_queue, now)
         if now - self._last_cleanup >= 60:
             self._last_cleanup = now
-            out += self.store.cleanup(now, self.open_retention, self.policy.max_suppression_seconds())
+            out += self.store.cleanup(now, self.open_retention, self.policy.max_suppression_seconds(), self.grace)
         self._gauges()
         return out
 

@@ -3,17 +3,27 @@
 Three kinds of records, keyed "<tenant>/<kind>/<id>":
 - pending/<survey_id>: a survey waiting for its time (delay, quiet hours); tombstoned when sent or dropped;
 - open/<survey_id>: a sent survey, to validate responses against (known, not expired, not answered);
+  once expired (expiry + response grace) it is rewritten as a marker: only survey id, tenant, expiry and
+  whether it was answered, enough to dead-letter a late response as `expired` (or `duplicate`), and
+  tombstoned after the retention;
 - customer/<customer_id>: when the customer was last surveyed (the suppression window).
 
 Every change is an Output on the state topic, produced in the same Kafka transaction as the survey
 requests, results and the input offsets, so the topic always matches the committed offsets. The
 store is rebuilt from the topic at start and at every rebalance (`load_records`).
+
+Memory: the store holds each pending/open survey as a small tuple of the fields its decisions need
+plus the serialized changelog value (the same bytes object that was produced, so no second copy);
+the full protobuf message is decoded only when a response arrives or a timer fires. A decoded
+OpenSurvey costs ~3 KiB (upb arena and Python object), its bytes ~0.4 KiB.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
@@ -21,7 +31,7 @@ from services.common.codec import CONTENT_TYPE_PROTOBUF, ts_from_seconds, ts_to_
 from services.common.config import KafkaSettings
 from services.common.kafka import Output
 from services.common.logging import JsonLogger, kafka_logger
-from switchboard.v1 import survey_pb2
+from switchboard.v1 import envelope_pb2, survey_pb2
 
 HEADERS = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
 
@@ -30,13 +40,47 @@ def state_key(tenant: str, kind: str, ident: str) -> bytes:
     return f"{tenant}/{kind}/{ident}".encode()
 
 
+class PendingEntry(NamedTuple):
+    tenant: str
+    customer: str
+    due_at: float
+    source_partition: int
+    raw: bytes            # the serialized SurveyState(pending=...) record
+
+    def decode(self) -> survey_pb2.PendingSurvey:
+        return survey_pb2.SurveyState.FromString(self.raw).pending
+
+
+class OpenEntry(NamedTuple):
+    tenant: str
+    customer: str         # "" for an expired marker
+    expires_at: float
+    answered: bool
+    raw: bytes | None     # the serialized SurveyState(open=...) record; None = expired marker (not kept)
+
+
+def _open_entry(tenant: str, rec: survey_pb2.OpenSurvey, raw: bytes) -> OpenEntry:
+    req = rec.request
+    marker = not req.customer_id and not req.questions  # an expired marker: rebuilt from the fields alone
+    return OpenEntry(sys.intern(tenant), req.customer_id, ts_to_seconds(req.expires_at), rec.answered,
+                     None if marker else raw)
+
+
+def expired_marker(tenant: str, survey_id: str, expires_at: float, answered: bool) -> survey_pb2.OpenSurvey:
+    """What is kept of an open survey after expiry + grace: enough for validate() to reject a late
+    response as `expired` (or `duplicate`, or `tenant_mismatch`), no personal data."""
+    req = survey_pb2.SurveyRequest(envelope=envelope_pb2.Envelope(tenant_id=tenant), survey_id=survey_id,
+                                   expires_at=ts_from_seconds(expires_at))
+    return survey_pb2.OpenSurvey(request=req, answered=answered)
+
+
 class SurveyStore:
     """In-memory state; every mutation returns the changelog Output that records it."""
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
-        self.pending: dict[str, tuple[str, survey_pb2.PendingSurvey]] = {}   # survey_id -> (tenant, record)
-        self.open: dict[str, tuple[str, survey_pb2.OpenSurvey]] = {}
+        self.pending: dict[str, PendingEntry] = {}   # survey_id -> compact entry
+        self.open: dict[str, OpenEntry] = {}
         self.customers: dict[tuple[str, str], float] = {}                    # (tenant, customer) -> last at
         self._pending_customers: dict[tuple[str, str], int] = {}
 
@@ -48,28 +92,39 @@ class SurveyStore:
         return self.customers.get((tenant, customer))
 
     def open_survey(self, survey_id: str) -> survey_pb2.OpenSurvey | None:
+        """The open survey, decoded now (or the expired marker's stand-in)."""
         entry = self.open.get(survey_id)
-        return entry[1] if entry else None
+        if entry is None:
+            return None
+        if entry.raw is None:
+            return expired_marker(entry.tenant, survey_id, entry.expires_at, entry.answered)
+        return survey_pb2.SurveyState.FromString(entry.raw).open
 
     def due(self, now: float, partitions: set[int] | None) -> list[tuple[str, survey_pb2.PendingSurvey]]:
-        """Pending surveys due by `now` whose lifecycle partition is ours (None = every one)."""
-        out = [(t, p) for t, p in self.pending.values()
-               if ts_to_seconds(p.due_at) <= now and (partitions is None or p.source_partition in partitions)]
-        return sorted(out, key=lambda tp: (ts_to_seconds(tp[1].due_at), tp[1].request.survey_id))
+        """Pending surveys due by `now` whose lifecycle partition is ours (None = every one), decoded."""
+        due = sorted((e.due_at, sid) for sid, e in self.pending.items()
+                     if e.due_at <= now and (partitions is None or e.source_partition in partitions))
+        return [(self.pending[sid].tenant, self.pending[sid].decode()) for _, sid in due]
 
     # -- writes (each returns the changelog record) -----------------------------------------
     def put_pending(self, tenant: str, rec: survey_pb2.PendingSurvey) -> Output:
+        out = self._out(tenant, "pending", rec.request.survey_id, survey_pb2.SurveyState(pending=rec))
+        assert out.value is not None
+        self._hold_pending(tenant, rec, out.value)
+        return out
+
+    def _hold_pending(self, tenant: str, rec: survey_pb2.PendingSurvey, raw: bytes) -> None:
         sid = rec.request.survey_id
         if sid not in self.pending:
             key = (tenant, rec.request.customer_id)
             self._pending_customers[key] = self._pending_customers.get(key, 0) + 1
-        self.pending[sid] = (tenant, rec)
-        return self._out(tenant, "pending", sid, survey_pb2.SurveyState(pending=rec))
+        self.pending[sid] = PendingEntry(sys.intern(tenant), rec.request.customer_id, ts_to_seconds(rec.due_at),
+                                         rec.source_partition, raw)
 
     def drop_pending(self, tenant: str, survey_id: str) -> Output:
         entry = self.pending.pop(survey_id, None)
         if entry is not None:
-            key = (tenant, entry[1].request.customer_id)
+            key = (tenant, entry.customer)
             left = self._pending_customers.get(key, 1) - 1
             if left > 0:
                 self._pending_customers[key] = left
@@ -78,8 +133,10 @@ class SurveyStore:
         return self._out(tenant, "pending", survey_id, None)
 
     def put_open(self, tenant: str, rec: survey_pb2.OpenSurvey) -> Output:
-        self.open[rec.request.survey_id] = (tenant, rec)
-        return self._out(tenant, "open", rec.request.survey_id, survey_pb2.SurveyState(open=rec))
+        out = self._out(tenant, "open", rec.request.survey_id, survey_pb2.SurveyState(open=rec))
+        assert out.value is not None
+        self.open[rec.request.survey_id] = _open_entry(tenant, rec, out.value)
+        return out
 
     def drop_open(self, tenant: str, survey_id: str) -> Output:
         self.open.pop(survey_id, None)
@@ -97,10 +154,10 @@ class SurveyStore:
     def erase_customer(self, tenant: str, customer: str) -> list[Output]:
         """Right to erasure: the customer's pending and open surveys and their suppression record go,
         each with its tombstone. The customer record is tombstoned even when not held here."""
-        out = [self.drop_pending(tenant, sid) for sid, (t, rec) in sorted(self.pending.items())
-               if t == tenant and rec.request.customer_id == customer]
-        out += [self.drop_open(tenant, sid) for sid, (t, rec) in sorted(self.open.items())
-                if t == tenant and rec.request.customer_id == customer]
+        out = [self.drop_pending(tenant, sid) for sid, e in sorted(self.pending.items())
+               if e.tenant == tenant and e.customer == customer]
+        out += [self.drop_open(tenant, sid) for sid, o in sorted(self.open.items())
+                if o.tenant == tenant and o.customer == customer]
         out.append(self.drop_customer(tenant, customer))
         return out
 
@@ -133,9 +190,9 @@ class SurveyStore:
         which = state.WhichOneof("record")
         if which == "pending":
             self.drop_pending(tenant, ident)
-            self.put_pending(tenant, state.pending)
+            self._hold_pending(tenant, state.pending, value)
         elif which == "open":
-            self.open[ident] = (tenant, state.open)
+            self.open[ident] = _open_entry(tenant, state.open, value)
         elif which == "customer":
             self.customers[(tenant, ident)] = ts_to_seconds(state.customer.last_surveyed_at)
 
@@ -144,12 +201,15 @@ class SurveyStore:
         for key, value in records:
             self.apply(key, value)
 
-    def cleanup(self, now: float, open_retention: float, suppression: float) -> list[Output]:
-        """Forget open surveys long expired and customers past every suppression window."""
+    def cleanup(self, now: float, open_retention: float, suppression: float, grace: float = 0.0) -> list[Output]:
+        """Shrink open surveys past expiry + grace to expired markers, forget markers past expiry +
+        `open_retention` (never before expiry + grace) and customers past every suppression window."""
         out = []
-        for sid, (tenant, rec) in list(self.open.items()):
-            if ts_to_seconds(rec.request.expires_at) + open_retention < now:
-                out.append(self.drop_open(tenant, sid))
+        for sid, e in list(self.open.items()):
+            if e.expires_at + max(open_retention, grace) < now:
+                out.append(self.drop_open(e.tenant, sid))
+            elif e.raw is not None and e.expires_at + grace < now:
+                out.append(self.put_open(e.tenant, expired_marker(e.tenant, sid, e.expires_at, e.answered)))
         for (tenant, customer), at in list(self.customers.items()):
             if at + suppression < now:
                 out.append(self.drop_customer(tenant, customer))
