@@ -148,7 +148,7 @@ class Supervisor:
         self._stopped = False
         self._lock = threading.Lock()
         # IngestService token for the demo tenant, fresh per run (a local demo, printed in the banner).
-        self.ingest_token = os.environ.get("ACME_INGEST_TOKEN") or secrets.token_urlsafe(12)
+        self.ingest_token = os.environ.get("ACME_INGEST_TOKEN") or f"acme-{secrets.token_hex(12)}"
         atexit.register(self.shutdown, quiet=True)
 
     # -- start -----------------------------------------------------------------------------------
