@@ -3,6 +3,11 @@ background consumer that reads every partition from the beginning (no consumer g
 
 `caught_up` is set once everything present at start has been read; services report ready only
 then, so a contact is never enriched against a half-loaded table.
+
+Memory options (defaults keep every key, decoded): `raw=True` keeps each value as the bytes read and
+decodes it on every get() (a decoded protobuf costs several times its serialized size in CPython;
+values are still decoded once when read, so undecodable ones are skipped and counted as before);
+`keep` is a key predicate: keys it rejects are not held at all (their tombstones still reach on_delete).
 """
 
 from __future__ import annotations
@@ -29,13 +34,17 @@ class CompactedTable(Generic[V]):
         log: JsonLogger,
         client_id: str,
         on_delete: Callable[[bytes], None] | None = None,
+        raw: bool = False,
+        keep: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.topic = topic
         # Called (on the reader thread, must not block) for every tombstone read, replayed ones too.
         self._on_delete = on_delete
         self._decode = decode
+        self._raw = raw
+        self._keep = keep
         self._log = log
-        self._data: dict[bytes, V] = {}
+        self._data: dict[bytes, V | bytes] = {}
         self._lock = threading.Lock()
         self.caught_up = threading.Event()
         self.decode_errors = 0
@@ -53,7 +62,13 @@ class CompactedTable(Generic[V]):
 
     def get(self, key: bytes) -> V | None:
         with self._lock:
-            return self._data.get(key)
+            value = self._data.get(key)
+        if value is None:
+            return None
+        if self._raw:
+            assert isinstance(value, bytes)
+            return self._decode(value)
+        return value  # type: ignore[return-value]
 
     def __len__(self) -> int:
         with self._lock:
@@ -88,6 +103,8 @@ class CompactedTable(Generic[V]):
                 if key is None:
                     continue
                 value = msg.value()
+                if value is not None and self._keep is not None and not self._keep(key):
+                    continue  # a key this table does not hold
                 if value is None:  # tombstone: the key was erased
                     with self._lock:
                         self._data.pop(key, None)
@@ -100,5 +117,5 @@ class CompactedTable(Generic[V]):
                     self.decode_errors += 1
                     continue
                 with self._lock:
-                    self._data[key] = decoded
+                    self._data[key] = value if self._raw else decoded
         self._consumer.close()

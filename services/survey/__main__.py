@@ -56,11 +56,14 @@ def main() -> int:
         erasures=k.topic(topics.CUSTOMERS_ERASURES.name), preferences=k.topic(topics.SURVEYS_PREFERENCES.name),
     )
     client_id = f"survey-{rt.settings.instance_id}"
+    # Both tables hold serialized values and decode on get(): a decoded protobuf costs several times
+    # its bytes, and each is read at most once per contact or response.
     prefs = CompactedTable(k, k.topic(topics.SURVEYS_PREFERENCES.name), survey_pb2.SurveyPreference.FromString,
-                           rt.log, f"{client_id}-prefs").start()
-    # Open surveys another replica wrote after our last load (responses are keyed by customer).
+                           rt.log, f"{client_id}-prefs", raw=True).start()
+    # Open surveys another replica wrote after our last load (responses are keyed by customer); only
+    # the open/ records (pending and customer records are never looked up here).
     live_state = CompactedTable(k, names.state, survey_pb2.SurveyState.FromString, rt.log,
-                                f"{client_id}-state").start()
+                                f"{client_id}-state", raw=True, keep=lambda key: b"/open/" in key).start()
 
     def open_fallback(tenant: str, survey_id: str) -> survey_pb2.OpenSurvey | None:
         rec = live_state.get(state_key(tenant, "open", survey_id))
