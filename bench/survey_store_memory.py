@@ -59,8 +59,25 @@ def measure(n: int) -> dict[str, float]:
     tracemalloc.stop()
     rss1 = rss()
     assert len(store.open) == n
+    # The same surveys past expiry + grace: each shrunk to its marker (what stays until the retention ends).
+    markers = store.cleanup(NOW + 72 * 3600 + 1, 7 * 86400, 7 * 86400)
+    del changelog
+    gc.collect()
+    rss2 = rss()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    expired = SurveyStore("state")
+    fresh = [(o.key, None if o.value is None else bytes(bytearray(o.value))) for o in markers]
+    expired.load(fresh)
+    del fresh
+    gc.collect()
+    traced_markers = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    rss3 = rss()
+    assert len(expired.open) == n and all(e.raw is None for e in expired.open.values())
     return {"surveys": n, "tracemalloc_bytes_per_survey": traced / n, "rss_bytes_per_survey": (rss1 - rss0) / n,
-            "serialized_state_bytes_per_survey": serialized}
+            "serialized_state_bytes_per_survey": serialized,
+            "expired_marker_tracemalloc_bytes": traced_markers / n, "expired_marker_rss_bytes": (rss3 - rss2) / n}
 
 
 if __name__ == "__main__":

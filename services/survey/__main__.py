@@ -33,6 +33,9 @@ def main() -> int:
         grpc_port = env_int("SURVEY_GRPC_PORT", 50053, minimum=0, maximum=65535)
         per_agent = env_bool("SURVEY_METRICS_PER_AGENT", False)
         grace = env_float("SURVEY_RESPONSE_GRACE_SECONDS", 300, minimum=0)
+        # How long an expired survey's marker (id, tenant, expiry, answered) is kept after expiry, so
+        # a late response is dead-lettered as `expired` rather than `unknown_survey`.
+        expired_retention = env_float("SURVEY_EXPIRED_RETENTION_SECONDS", 2 * 86400, minimum=0)
         offset = env_float("SURVEY_CLOCK_OFFSET_SECONDS", 0.0)
         reload_interval = env_float("SURVEY_POLICY_RELOAD_SECONDS", 5.0, minimum=0.0)
         security = GrpcSecurity.from_env()
@@ -62,8 +65,8 @@ def main() -> int:
                            rt.log, f"{client_id}-prefs", raw=True).start()
     # Open surveys another replica wrote after our last load (responses are keyed by customer); only
     # the open/ records (pending and customer records are never looked up here).
-    live_state = CompactedTable(k, names.state, survey_pb2.SurveyState.FromString, rt.log,
-                                f"{client_id}-state", raw=True, keep=lambda key: b"/open/" in key).start()
+    live_state = CompactedTable(k, names.state, survey_pb2.SurveyState.FromString, rt.log, f"{client_id}-state",
+                                raw=True, keep=lambda key: key.split(b"/", 2)[1:2] == [b"open"]).start()
 
     def open_fallback(tenant: str, survey_id: str) -> survey_pb2.OpenSurvey | None:
         rec = live_state.get(state_key(tenant, "open", survey_id))
@@ -76,7 +79,7 @@ def main() -> int:
     handler = SurveyHandler(
         policy, names, store, rt.log, preference=preference, open_fallback=open_fallback,
         loader=lambda: load_records(k, names.state, rt.log, client_id), clock=clock,
-        per_agent_metrics=per_agent, response_grace_seconds=grace,
+        per_agent_metrics=per_agent, response_grace_seconds=grace, open_retention_seconds=expired_retention,
     )
     loop = StreamLoop(rt.settings, [names.lifecycle, names.responses, names.erasures], handler, rt.log,
                       dlq_topic=k.topic(topics.CONTACTS_DLQ.name), tick=handler.tick, tick_interval=0.5,

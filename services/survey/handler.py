@@ -59,7 +59,7 @@ class SurveyHandler:
         clock: Callable[[], float] = time.time,
         per_agent_metrics: bool = False,
         response_grace_seconds: float = 300.0,
-        open_retention_seconds: float = 7 * 86400.0,
+        open_retention_seconds: float = 2 * 86400.0,
     ) -> None:
         self.policy = policy
         self.topics = topics
