@@ -253,3 +253,15 @@ def env_without(env: dict[str, str], *names: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in names}
 
 
+def eventually(fn: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3) -> Any:
+    """fn() once it stops raising AssertionError or a gRPC error; the last error after `timeout`."""
+    import grpc
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except (AssertionError, grpc.RpcError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval)

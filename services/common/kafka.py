@@ -186,6 +186,11 @@ class StreamLoop:
 
         self.lag_poll_seconds = env_float("SWITCHBOARD_LAG_POLL_SECONDS", 10.0, minimum=0.0)
         self._lag_poller: metrics.ConsumerLagPoller | None = None
+        self._lag_consumer: Consumer | None = None
+        self._client_id = client_id
+        # The loop's partitions as its rebalance callbacks report them: the lag poller reads this
+        # instead of calling the loop's consumer from its own thread.
+        self._assignment: dict[tuple[str, int], TopicPartition] = {}
         # Export the error counters at 0 from the start, so rates and alerts see a series.
         metrics.PROCESSING_ERRORS.labels(self.service)
         metrics.LAG_POLL_ERRORS.labels(self.service)
@@ -193,6 +198,7 @@ class StreamLoop:
     # -- rebalance ---------------------------------------------------------------------------
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.log.info("partitions_assigned", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+        self._assignment.update({(p.topic, p.partition): TopicPartition(p.topic, p.partition) for p in partitions})
         if self._on_assign:
             with self.lock:
                 self._on_assign(partitions)
@@ -200,6 +206,8 @@ class StreamLoop:
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.log.info("partitions_revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+        for p in partitions:
+            self._assignment.pop((p.topic, p.partition), None)
         if self._on_revoke:
             with self.lock:
                 self._on_revoke(partitions)
@@ -362,14 +370,24 @@ class StreamLoop:
                       exactly_once=self.eos)
         threading.Thread(target=self._watchdog, args=(stop,), name="commit-watchdog", daemon=True).start()
         if self.lag_poll_seconds > 0:
-            self._lag_poller = metrics.ConsumerLagPoller(self.consumer, self.service, self.lag_poll_seconds,
-                                                         log=self.log).start()
+            # Its own client (same group id, never subscribed, so never a group member), and the
+            # assignment from our rebalance callbacks: the loop's consumer is used by the loop thread
+            # only. Shared, a committed() blocked during a broker restart can hold up the loop's poll()
+            # (a likely cause of one enrichment that never resumed in the broker-restart test).
+            self._lag_consumer = Consumer({
+                **consumer_config(self.settings.kafka, self.settings.group_id, f"{self._client_id}-lag"),
+                "logger": kafka_logger(self.log)})
+            self._lag_poller = metrics.ConsumerLagPoller(
+                self._lag_consumer, self.service, self.lag_poll_seconds, log=self.log,
+                assignment=lambda: list(self._assignment.values())).start()
         try:
             while not stop.is_set():
                 self.run_once()
         finally:
             if self._lag_poller is not None:  # before close: it uses the consumer
                 self._lag_poller.stop()
+            if self._lag_consumer is not None:
+                self._lag_consumer.close()
             # The last batch is committed (run_once returned); leave the group so partitions move now.
             self.consumer.close()
             self.producer.flush(30)

@@ -68,12 +68,13 @@ class ConsumerLagPoller:
     the consumer's current assignment and sets CONSUMER_LAG; series of partitions no longer
     assigned are removed (another instance reports them now).
 
-    Uses the stream loop's own consumer from a background thread (librdkafka handles are
-    thread-safe; `committed` and `get_watermark_offsets` do not touch the fetch queue)."""
+    `consumer` is a client of its own (the stream loop gives it one that never joins the group) and
+    `assignment` says which partitions this instance owns (default: the consumer's assignment)."""
 
     def __init__(self, consumer: Any, service: str, interval: float = 10.0, timeout: float = 5.0,
-                 log: Any = None) -> None:
+                 log: Any = None, assignment: Any = None) -> None:
         self.consumer = consumer
+        self.assignment = assignment or consumer.assignment
         self.service = service
         self.interval = interval
         self.timeout = timeout
@@ -83,7 +84,7 @@ class ConsumerLagPoller:
         self._reported: set[tuple[str, str]] = set()
 
     def poll_once(self) -> dict[tuple[str, int], int]:
-        assignment = self.consumer.assignment()
+        assignment = self.assignment()
         lags: dict[tuple[str, int], int] = {}
         if assignment:
             for tp in self.consumer.committed(assignment, timeout=self.timeout):

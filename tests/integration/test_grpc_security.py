@@ -36,6 +36,7 @@ from tests.helpers import (
     ROOT,
     ServiceProcess,
     contact,
+    eventually,
     http_get,
     metric_value,
     producer,
@@ -129,16 +130,6 @@ def code_of(call: Callable[[], Any]) -> grpc.StatusCode:
         return exc.code()
     return grpc.StatusCode.OK
 
-
-def eventually(fn: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except (AssertionError, grpc.RpcError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 def started(name: str, env: dict[str, str], tmp_path: Path, **extra: str) -> ServiceProcess:

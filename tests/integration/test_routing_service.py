@@ -18,7 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from services.common.codec import CONTENT_TYPE_PROTOBUF, new_envelope
 from services.routing.state import partition_for
 from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2, routing_pb2_grpc
-from tests.helpers import ServiceProcess, producer, read_all, start_service, wait_ready
+from tests.helpers import ServiceProcess, eventually, producer, read_all, start_service, wait_ready
 
 PB = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
 TERMINAL = {routing_pb2.LIFECYCLE_KIND_ENDED, routing_pb2.LIFECYCLE_KIND_ABANDONED,
@@ -191,16 +191,6 @@ def _tenants_on_each_partition() -> tuple[str, str]:
     return first, second
 
 
-def _eventually(fn, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except (AssertionError, grpc.RpcError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
 
 def test_any_replica_answers_for_any_tenant_and_agents_can_be_watched_and_set(
         broker, two_replicas: list[ServiceProcess], topics: dict[str, str]) -> None:
@@ -225,7 +215,7 @@ def test_any_replica_answers_for_any_tenant_and_agents_can_be_watched_and_set(
                     tenant_id=tenant, contact_id=f"{tenant}-c2"), timeout=5)
                 assert pos.position == 1 and pos.queue_id == "support" and pos.estimated_wait_seconds > 0
 
-    _eventually(busy_everywhere)
+    eventually(busy_everywhere)
 
     # Status codes.
     stub = stubs[0]
@@ -296,12 +286,12 @@ def test_queue_file_is_reloaded_without_restart_and_a_bad_one_is_refused(
         def ready() -> None:
             assert agent_state() == agent_pb2.AGENT_STATE_READY
 
-        _eventually(ready)
+        eventually(ready)
         queues.write_text("tenants:\n  acme:\n    queues:\n      support: {skills: {support: six}}\n")
-        _eventually(lambda: _assert_in("queues_reload_failed", routing.log()))
+        eventually(lambda: _assert_in("queues_reload_failed", routing.log()))
         assert '"line":4' in routing.log() or '"line": 4' in routing.log()
         queues.write_text("tenants:\n  acme:\n    queues:\n      support: {skills: {support: 2}}\n")
-        _eventually(lambda: _assert_in("queues_reloaded", routing.log()))
+        eventually(lambda: _assert_in("queues_reloaded", routing.log()))
         # The reload applies with the tenant's next event.
         publish_agent(p, topics["agents.events.v1"], "acme", "bob", not_ready=agent_pb2.AgentNotReady(reason="x"))
         p.flush(10)
@@ -309,7 +299,7 @@ def test_queue_file_is_reloaded_without_restart_and_a_bad_one_is_refused(
         def busy() -> None:
             assert agent_state() == agent_pb2.AGENT_STATE_BUSY
 
-        _eventually(busy)
+        eventually(busy)
         assert routing.proc.poll() is None
     finally:
         routing.terminate()
