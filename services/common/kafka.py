@@ -1,22 +1,30 @@
 """The consume–process–produce loop every service runs, and Kafka client factories.
 
 Guarantees:
-- exactly-once mode (default): each polled batch's outputs and its input offsets are committed in
-  one Kafka transaction (KIP-447 style, fenced by the consumer group's generation);
+- exactly-once mode (default): the outputs of the inputs polled since the last commit and their
+  input offsets are committed in one Kafka transaction (KIP-447 style, fenced by the consumer
+  group's generation); the transaction stays open across polls and is committed by the policy of
+  `services/common/commit.py` (at once after an idle spell, else paced by
+  SWITCHBOARD_COMMIT_INTERVAL_MS, or at SWITCHBOARD_BATCH_SIZE inputs);
 - at-least-once mode (brokers without transactions): outputs are produced with an idempotent,
   acks=all producer, flushed, and only when every one is acknowledged are the offsets committed.
 A handler rejects bad input by raising `Reject`; that event goes to the dead-letter topic with its
 reason and the stream goes on. An unexpected exception in a handler dead-letters the event too
 (reason `internal_error`) and is counted: one bad event never stops a partition.
+A broker that goes away and comes back is waited for; a client call that never returns makes the
+loop rebuild its clients in the process (see StreamLoop), not exit.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import (
@@ -30,8 +38,12 @@ from confluent_kafka import (
 )
 
 from services.common import metrics
-from services.common.config import KafkaSettings, ServiceSettings, env_float
+from services.common.commit import CommitPolicy
+from services.common.config import KafkaSettings, ServiceSettings, env_float, env_int
 from services.common.logging import JsonLogger, kafka_logger
+
+# switchboard_loop_recoveries_total{reason}: why the loop rebuilt its clients in the process
+RECOVERY_REASONS = ("stalled", "partitions_lost", "transaction_failed", "producer_fatal")
 
 
 class Output(NamedTuple):
@@ -52,6 +64,11 @@ def producer_config(kafka: KafkaSettings, client_id: str, transactional_id: str 
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
+        # After a commit the coordinator answers CONCURRENT_TRANSACTIONS to the next transaction's
+        # first AddPartitions until the markers are written; librdkafka retries after this backoff
+        # (100 ms by default: it added ~100 ms to every hop). KAFKA-5477 set the Java client's to
+        # 20 ms for the same reason. Measured in docs/decisions/0002-commit-cadence.md.
+        "retry.backoff.ms": env_int("SWITCHBOARD_KAFKA_RETRY_BACKOFF_MS", 10, minimum=1, maximum=1000),
         "compression.type": "lz4",
         # Same partitioner as the Java client, so every producer (CRM, channels, us) puts a key
         # on the same partition: co-partitioning by tenant depends on it.
@@ -125,16 +142,84 @@ def offsets_for_times(consumer: Consumer, wanted: list[TopicPartition], timeout:
             time.sleep(0.5)
 
 
-def _next_offsets(msgs: Sequence[Message]) -> list[TopicPartition]:
-    highest: dict[tuple[str, int], int] = {}
-    for m in msgs:
-        tp = (m.topic(), m.partition())
-        highest[tp] = max(highest.get(tp, -1), m.offset())
-    return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
+class Stalled(Exception):
+    """A Kafka client call did not return within its deadline (librdkafka can block past its own
+    timeout: confluentinc/librdkafka#5456, #5511). The loop recovers by rebuilding its clients."""
+
+
+class Recover(Exception):
+    """The loop's clients or its uncommitted state cannot go on (a stalled call, partitions lost,
+    a transaction that failed again and again): rebuild the clients and reload the state."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class _Worker:
+    """Runs blocking client calls on a daemon thread of its own, so the loop thread can give up
+    on a call that librdkafka never returns from. A worker whose call overran is abandoned (with
+    its client): its thread may stay blocked, but it holds no lock and the process can exit."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self.stuck = False
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            call, fut = job
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(call())
+            except BaseException as exc:  # noqa: BLE001 (handed to the caller)
+                fut.set_exception(exc)
+
+    def call(self, step: str, call: Callable[[], Any], deadline: float) -> Any:
+        if self.stuck:
+            raise Stalled(f"{step}: an earlier call of this client never returned")
+        fut: Future[Any] = Future()
+        self._jobs.put((call, fut))
+        try:
+            return fut.result(timeout=deadline)
+        except FutureTimeout:
+            self.stuck = True
+            raise Stalled(f"{step} did not return within {deadline:.0f} s") from None
+
+    def close(self) -> None:
+        if not self.stuck:
+            self._jobs.put(None)
 
 
 class StreamLoop:
-    """Runs `handler` over `topics` until `stop` is set; see the module docstring."""
+    """Runs `handler` over `topics` until `stop` is set; see the module docstring.
+
+    The transaction stays open across polls and is committed when `commit.CommitPolicy` says so
+    (at once after an idle spell, else at most one commit per SWITCHBOARD_COMMIT_INTERVAL_MS, or at
+    SWITCHBOARD_BATCH_SIZE inputs). A handler with begin_batch()/end_batch() gets them per
+    transaction. Before partitions are revoked the open transaction is committed (as Kafka Streams
+    does), so whatever this instance processed is committed under its own group generation.
+
+    Recovery without a restart: every transactional call runs with a deadline. A call that overruns
+    it (librdkafka blocked), partitions lost, or a transaction that keeps failing make the loop
+    rebuild itself in the process: the open transaction is given up (the new producer, same
+    transactional id, fences the old one and aborts it), the handler forgets what it did not commit
+    (`on_revoke` of every partition, then `on_reset`), a new consumer rejoins the group, and
+    `on_assign` reloads the state from the topics, as after a crash. The stall watchdog (process
+    exit 3) stays as the last resort, for a loop blocked where no deadline reaches.
+    """
+
+    # transactional calls: librdkafka's own timeout, and how long the loop waits for the call to return
+    CALL_TIMEOUT = 10.0
+    CALL_GRACE = 5.0
+    # a transactional step retried on retriable errors for this long before the transaction is aborted
+    STEP_DEADLINE = 60.0
 
     def __init__(
         self,
@@ -149,6 +234,7 @@ class StreamLoop:
         on_revoke: Callable[[list[TopicPartition]], None] | None = None,
         clock: Callable[[], float] = time.time,
         lock: threading.Lock | None = None,
+        on_reset: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.service = settings.service
@@ -160,40 +246,92 @@ class StreamLoop:
         self.tick_interval = tick_interval
         self._on_assign = on_assign
         self._on_revoke = on_revoke
+        self._on_reset = on_reset
         self.clock = clock
-        # Held while handling a batch, so readers (gRPC) see state between batches only.
+        # Held while handling, so readers (gRPC) see state between polls only.
         self.lock = lock or threading.Lock()
         self.assigned = threading.Event()
         self.eos = settings.kafka.exactly_once
         client_id = f"{settings.service}-{settings.instance_id}"
+        self._client_id = client_id
         self.transactional_id = (
             f"{settings.kafka.topic_prefix}switchboard-{settings.service}-{settings.instance_id}" if self.eos else None
         )
-        bridge = kafka_logger(log)
-        self.consumer = Consumer({**consumer_config(settings.kafka, settings.group_id, client_id), "logger": bridge})
-        self.producer = Producer({**producer_config(settings.kafka, client_id, self.transactional_id),
-                                  "logger": bridge})
+        self.policy = CommitPolicy(
+            interval=env_float("SWITCHBOARD_COMMIT_INTERVAL_MS", 20.0, minimum=0.0) / 1000.0,
+            max_inputs=settings.batch_size)
+        self._batched = hasattr(handler, "begin_batch") and hasattr(handler, "end_batch")
+        self.consumer: Consumer
+        self.producer: Producer
+        self._worker: _Worker
+        self._generation = 0
+        self._new_clients()
+        # The open transaction: outputs produced into it (kept to produce again if it is aborted and
+        # retried), the next offset of every input partition, when its first input was polled.
+        self._open = False
+        self._outputs: list[Output] = []
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._inputs: list[tuple[str, int]] = []  # (topic, CreateTime ms) of each input, for latency
+        self._opened_at = 0.0
         self._delivery_errors: list[str] = []
         self._last_tick = 0.0
-        # librdkafka can block in send_offsets_to_transaction past its timeout once the group coordinator
-        # has gone away and come back (confluentinc/librdkafka#5456; seen here after a broker restart):
-        # a commit stuck this long ends the process (exit 3) so the orchestrator restarts it, and the
-        # state is rebuilt from the topics as after any crash.
-        self.stall_exit_seconds = float(os.environ.get("SWITCHBOARD_STALL_EXIT_SECONDS", "") or 150.0)
-        self._commit_since: float | None = None
+        self._lost = False
+        # Recoveries in the last hour: past SWITCHBOARD_MAX_RECOVERIES_PER_HOUR the loop gives up and
+        # the process exits non-zero (something is wrong that a rebuild does not fix).
+        self._recoveries: list[float] = []
+        self.max_recoveries = int(env_float("SWITCHBOARD_MAX_RECOVERIES_PER_HOUR", 20, minimum=1))
+        self._abandoned: list[tuple[Consumer | None, Producer | None]] = []  # clients blocked in a call
+        # Last resort: a commit or recovery phase that makes no progress this long ends the process
+        # (exit 3) so the orchestrator restarts it.
+        self.stall_exit_seconds = env_float("SWITCHBOARD_STALL_EXIT_SECONDS", 150.0, minimum=1.0)
+        self._busy_since: float | None = None
         # Consumer lag (committed vs end offsets) polled in the background; 0 turns it off.
-        from services.common.config import env_float
-
         self.lag_poll_seconds = env_float("SWITCHBOARD_LAG_POLL_SECONDS", 10.0, minimum=0.0)
         self._lag_poller: metrics.ConsumerLagPoller | None = None
         self._lag_consumer: Consumer | None = None
-        self._client_id = client_id
         # The loop's partitions as its rebalance callbacks report them: the lag poller reads this
         # instead of calling the loop's consumer from its own thread.
         self._assignment: dict[tuple[str, int], TopicPartition] = {}
         # Export the error counters at 0 from the start, so rates and alerts see a series.
         metrics.PROCESSING_ERRORS.labels(self.service)
         metrics.LAG_POLL_ERRORS.labels(self.service)
+        for reason in RECOVERY_REASONS:
+            metrics.LOOP_RECOVERIES.labels(self.service, reason)
+
+    # -- clients -----------------------------------------------------------------------------
+    def _new_clients(self) -> None:
+        self._generation += 1
+        bridge = kafka_logger(self.log)
+        client_id = self._client_id if self._generation == 1 else f"{self._client_id}-g{self._generation}"
+        self.consumer = Consumer({**consumer_config(self.settings.kafka, self.settings.group_id, client_id),
+                                  "logger": bridge})
+        self.producer = Producer({**producer_config(self.settings.kafka, client_id, self.transactional_id),
+                                  "logger": bridge})
+        self._worker = _Worker(f"kafka-calls-{self._generation}")
+
+    def _call(self, step: str, call: Callable[[], Any], timeout: float | None = None) -> Any:
+        return self._worker.call(step, call, (timeout or self.CALL_TIMEOUT) + self.CALL_GRACE)
+
+    def _init_producer(self, stop: threading.Event) -> None:
+        """init_transactions, retried while the broker is away (it fences a previous producer of the
+        same transactional id and aborts its open transaction)."""
+        if not self.eos:
+            return
+        while True:
+            self._busy()
+            try:
+                self._call("init_transactions", lambda: self.producer.init_transactions(30), 30)
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not err.retriable() or stop.is_set():
+                    raise
+                self.log.warning("transaction_retry", step="init_transactions", error=str(err))
+                time.sleep(0.5)
+
+    def _subscribe(self) -> None:
+        self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked,
+                                on_lost=self._partitions_lost)
 
     # -- rebalance ---------------------------------------------------------------------------
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -206,8 +344,23 @@ class StreamLoop:
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.log.info("partitions_revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+        # What was processed from these partitions is committed before they go (still our generation).
+        if self._open and not self._lost:
+            self._commit()
+        self._drop(partitions)
+
+    def _partitions_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # The group moved on without us (session or poll interval exceeded): the open transaction can
+        # no longer commit these partitions' offsets. Recover after poll() returns.
+        self.log.warning("partitions_lost", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+        self._lost = True
+        self._drop(partitions)
+
+    def _drop(self, partitions: list[TopicPartition]) -> None:
         for p in partitions:
             self._assignment.pop((p.topic, p.partition), None)
+        if not self._assignment:
+            self.assigned.clear()
         if self._on_revoke:
             with self.lock:
                 self._on_revoke(partitions)
@@ -238,80 +391,41 @@ class StreamLoop:
         if err is not None:
             self._delivery_errors.append(f"{msg.topic()}: {err}")
 
-    def _commit_at_least_once(self, outputs: Sequence[Output], msgs: Sequence[Message]) -> None:
-        self._delivery_errors.clear()
-        produce_all(self.producer, outputs, self._on_delivery)
-        remaining = self.producer.flush(60)
-        if remaining or self._delivery_errors:
-            # Do not commit: the batch will be consumed again after restart (at-least-once).
-            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT,
-                                            f"outputs not acknowledged: {self._delivery_errors[:3]}"))
-        if msgs:
-            self.consumer.commit(offsets=_next_offsets(msgs), asynchronous=False)
-
-    def _commit_transaction(self, outputs: Sequence[Output], msgs: Sequence[Message]) -> None:
-        for attempt in range(1, 6):
+    def _begin(self) -> None:
+        """Opens the transaction (the handler's batch with it); called under the lock."""
+        if self.eos:
             try:
                 self.producer.begin_transaction()
-                produce_all(self.producer, outputs)
-                if msgs:
-                    offsets = _next_offsets(msgs)
-                    group = self.consumer.consumer_group_metadata()
-                    self._retry_step("send_offsets", functools.partial(
-                        self.producer.send_offsets_to_transaction, offsets, group, 30))
-                self._retry_step("commit", lambda: self.producer.commit_transaction(60))
-                metrics.TRANSACTIONS.labels(self.service, "committed").inc()
-                return
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.txn_requires_abort() or err.retriable():
-                    metrics.TRANSACTIONS.labels(self.service, "aborted").inc()
-                    self.log.warning("transaction_aborted", attempt=attempt, error=str(err))
-                    self._retry_step("abort", lambda: self.producer.abort_transaction(30))
-                    time.sleep(min(0.1 * attempt, 1.0))
-                    continue
-                metrics.TRANSACTIONS.labels(self.service, "fatal").inc()
-                raise
-        raise RuntimeError("transaction failed 5 times in a row")
+            except KafkaException as exc:  # the producer is in an error state: start over
+                raise Recover("transaction_failed", str(exc.args[0])) from None
+        if self._batched:
+            self.handler.begin_batch()  # type: ignore[attr-defined]
+        self._open = True
+        self._opened_at = time.perf_counter()
 
-    def _retry_step(self, step: str, call: Callable[[], object], deadline_s: float = 120.0) -> None:
-        """One transactional call, repeated while it fails with a retriable error (broker restarting,
-        coordinator moving). Never skips ahead: committing after a failed send_offsets would commit
-        the outputs without the input offsets, and the batch would be processed twice."""
-        deadline = time.monotonic() + deadline_s
-        while True:
-            try:
-                call()
-                return
-            except KafkaException as exc:
-                err = exc.args[0]
-                if not err.retriable() or err.txn_requires_abort() or time.monotonic() > deadline:
-                    raise
-                self.log.warning("transaction_retry", step=step, error=str(err))
-                time.sleep(0.5)
-
-    def _commit(self, outputs: Sequence[Output], msgs: Sequence[Message]) -> None:
-        self._commit_since = time.monotonic()
-        try:
-            if self.eos:
-                self._commit_transaction(outputs, msgs)
-            else:
-                self._commit_at_least_once(outputs, msgs)
-        finally:
-            self._commit_since = None
-        for out in outputs:
-            metrics.EVENTS_PRODUCED.labels(self.service, out.topic).inc()
+    def _produce(self, outputs: Sequence[Output]) -> None:
+        if not outputs:
+            return
+        self._outputs.extend(outputs)
+        produce_all(self.producer, outputs, None if self.eos else self._on_delivery)
 
     def run_once(self, timeout: float = 0.2) -> int:
-        """Poll one batch, process it, commit. Returns the number of messages consumed."""
+        """Poll what has arrived, process it into the open transaction, commit when due.
+        Returns the number of messages consumed."""
+        now = self.clock()
+        wait = self.policy.wait(time.monotonic(), len(self._inputs), bool(self._outputs))
+        if wait is not None:
+            timeout = min(timeout, wait)
+        if self.tick is not None:
+            timeout = min(timeout, max(0.0, self._last_tick + self.tick_interval - now))
         # Wait for the first message only, then take what has already arrived: consume(n, timeout)
-        # waits the whole timeout unless n messages come, which added up to 200 ms per service to every
-        # event below 2,500 events/s (bench pipeline stage). Under load batches still fill up.
+        # would wait the whole timeout unless n messages came.
         first = self.consumer.poll(timeout)
+        if self._lost:
+            raise Recover("partitions_lost")
         msgs = [] if first is None else [first]
         if first is not None and self.settings.batch_size > 1:
             msgs.extend(self.consumer.consume(self.settings.batch_size - 1, timeout=0))
-        started = time.perf_counter()
         good: list[Message] = []
         for m in msgs:
             err = m.error()
@@ -323,57 +437,223 @@ class StreamLoop:
                 raise KafkaException(err)
             else:
                 self.log.warning("consume_error", error=str(err))
-        outputs: list[Output] = []
-        # A handler with begin_batch()/end_batch() may hold outputs back until the batch's end (routing
-        # coalesces its state records: one per changed entity per transaction, not one per event).
-        batched = good and hasattr(self.handler, "begin_batch") and hasattr(self.handler, "end_batch")
-        with self.lock:
-            if batched:
-                self.handler.begin_batch()  # type: ignore[attr-defined]
-            try:
+        now = self.clock()
+        tick_due = self.tick is not None and now - self._last_tick >= self.tick_interval
+        if good or tick_due:
+            with self.lock:
+                if not self._open:
+                    self._begin()
                 for m in good:
                     metrics.EVENTS_CONSUMED.labels(self.service, m.topic()).inc()
-                    outputs.extend(self._handle(m))
-            finally:
-                if batched:
-                    outputs.extend(self.handler.end_batch())  # type: ignore[attr-defined]
-            now = self.clock()
-            if self.tick is not None and now - self._last_tick >= self.tick_interval:
-                self._last_tick = now
-                outputs.extend(self.tick(now))
-        if good or outputs:
-            self._commit(outputs, good)
-            metrics.PROCESSING_SECONDS.labels(self.service).observe(time.perf_counter() - started)
-            self._observe_latency(good)
+                    self._produce(self._handle(m))
+                    topic, partition, offset = str(m.topic()), int(m.partition() or 0), int(m.offset() or 0)
+                    self._offsets[(topic, partition)] = offset + 1
+                    kind, ts = m.timestamp()
+                    self._inputs.append((topic, ts if kind != TIMESTAMP_NOT_AVAILABLE else 0))
+                if tick_due:
+                    self._last_tick = now
+                    assert self.tick is not None
+                    self._produce(self.tick(now))
+        if self._open and self.policy.due(time.monotonic(), len(self._inputs), bool(self._outputs)):
+            self._commit()
+        elif self._open and not self._inputs and not self._outputs and not self._batched:
+            self._close_empty()
         return len(good)
 
-    def _observe_latency(self, msgs: Sequence[Message]) -> None:
-        done_ms = time.time() * 1000.0
-        for m in msgs:
-            kind, ts = m.timestamp()
-            if kind != TIMESTAMP_NOT_AVAILABLE and ts > 0:
-                metrics.EVENT_LATENCY_SECONDS.labels(self.service, m.topic()).observe(max(0.0, done_ms - ts) / 1000.0)
+    def _close_empty(self) -> None:
+        """A tick opened the transaction and produced nothing: end it without a round trip."""
+        if self.eos:
+            self._call("abort", lambda: self.producer.abort_transaction(self.CALL_TIMEOUT))
+        self._reset_txn()
+
+    def _reset_txn(self) -> None:
+        self._open = False
+        self._outputs = []
+        self._offsets = {}
+        self._inputs = []
+
+    # -- commit ------------------------------------------------------------------------------
+    def _commit(self) -> None:
+        """Commits the open transaction: its outputs, the handler's end-of-batch records, the input
+        offsets. A transaction the broker aborts is retried with the same outputs (the in-memory
+        state already holds their effects); one that keeps failing makes the loop recover."""
+        if self._batched:
+            with self.lock:
+                self._produce(self.handler.end_batch())  # type: ignore[attr-defined]
+        if not self._outputs and not self._offsets:
+            if self.eos:
+                self._call("abort", lambda: self.producer.abort_transaction(self.CALL_TIMEOUT))
+            self._reset_txn()
+            return
+        self._busy()
+        started = time.perf_counter()
+        try:
+            if self.eos:
+                self._commit_transaction()
+            else:
+                self._commit_at_least_once()
+        finally:
+            self._busy_since = None
+        done = time.perf_counter()
+        metrics.COMMIT_SECONDS.labels(self.service).observe(done - started)
+        self.policy.committed(time.monotonic())
+        for out in self._outputs:
+            metrics.EVENTS_PRODUCED.labels(self.service, out.topic).inc()
+        if self._inputs:
+            metrics.PROCESSING_SECONDS.labels(self.service).observe(done - self._opened_at)
+            metrics.TRANSACTION_INPUTS.labels(self.service).observe(len(self._inputs))
+            done_ms = time.time() * 1000.0
+            for topic, ts in self._inputs:
+                if ts > 0:
+                    metrics.EVENT_LATENCY_SECONDS.labels(self.service, topic).observe(
+                        max(0.0, done_ms - ts) / 1000.0)
+        self._reset_txn()
+
+    def _offset_list(self) -> list[TopicPartition]:
+        return [TopicPartition(t, p, o) for (t, p), o in self._offsets.items()]
+
+    def _commit_at_least_once(self) -> None:
+        remaining = self.producer.flush(60)
+        if remaining or self._delivery_errors:
+            errors, self._delivery_errors = self._delivery_errors[:3], []
+            # Do not commit: the batch will be consumed again after restart (at-least-once).
+            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, f"outputs not acknowledged: {errors}"))
+        if self._offsets:
+            self.consumer.commit(offsets=self._offset_list(), asynchronous=False)
+
+    def _commit_transaction(self) -> None:
+        for attempt in range(1, 6):
+            try:
+                if attempt > 1:
+                    self.producer.begin_transaction()
+                    produce_all(self.producer, self._outputs)
+                if self._offsets:
+                    offsets = self._offset_list()
+                    group = self.consumer.consumer_group_metadata()
+                    self._retry_step("send_offsets", functools.partial(
+                        self.producer.send_offsets_to_transaction, offsets, group, self.CALL_TIMEOUT))
+                self._retry_step("commit", lambda: self.producer.commit_transaction(self.CALL_TIMEOUT))
+                metrics.TRANSACTIONS.labels(self.service, "committed").inc()
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():
+                    metrics.TRANSACTIONS.labels(self.service, "fatal").inc()
+                    # fenced by another instance with our transactional id, or a producer the broker
+                    # no longer accepts: this one can do nothing more
+                    raise Recover("producer_fatal", str(err)) from None
+                if err.txn_requires_abort() or err.retriable():
+                    metrics.TRANSACTIONS.labels(self.service, "aborted").inc()
+                    self.log.warning("transaction_aborted", attempt=attempt, error=str(err))
+                    self._retry_step("abort", lambda: self.producer.abort_transaction(self.CALL_TIMEOUT))
+                    time.sleep(min(0.1 * attempt, 1.0))
+                    continue
+                metrics.TRANSACTIONS.labels(self.service, "fatal").inc()
+                raise Recover("transaction_failed", str(err)) from None
+        raise Recover("transaction_failed", "aborted 5 times in a row")
+
+    def _retry_step(self, step: str, call: Callable[[], object]) -> None:
+        """One transactional call, repeated while it fails with a retriable error (broker restarting,
+        coordinator moving). Never skips ahead: committing after a failed send_offsets would commit
+        the outputs without the input offsets, and the batch would be processed twice. A call that
+        does not return at all raises Stalled."""
+        deadline = time.monotonic() + self.STEP_DEADLINE
+        while True:
+            self._busy()
+            try:
+                self._call(step, call)
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not err.retriable() or err.txn_requires_abort() or time.monotonic() > deadline:
+                    raise
+                self.log.warning("transaction_retry", step=step, error=str(err))
+                time.sleep(0.2)
+
+    def _busy(self) -> None:
+        self._busy_since = time.monotonic()
+
+    # -- recovery ----------------------------------------------------------------------------
+    def _recover(self, reason: str, detail: str, stop: threading.Event) -> None:
+        """Gives up the clients and everything not committed, then joins again as after a restart."""
+        now = time.monotonic()
+        self._recoveries = [t for t in self._recoveries if now - t < 3600] + [now]
+        metrics.LOOP_RECOVERIES.labels(self.service, reason).inc()
+        self.log.warning("loop_recovering", reason=reason, detail=detail[:300], generation=self._generation,
+                         recoveries_last_hour=len(self._recoveries))
+        if len(self._recoveries) > self.max_recoveries:
+            raise RuntimeError(f"{len(self._recoveries)} recoveries within an hour (last: {reason}); giving up")
+        self._busy()
+        started = time.monotonic()
+        self.assigned.clear()
+        # Forget what was not committed: the handler drops the state of every partition it owned and
+        # whatever else it keeps (on_reset); on_assign will load it back from the topics.
+        owned = list(self._assignment.values())
+        self._assignment.clear()
+        with self.lock:
+            if owned and self._on_revoke:
+                self._on_revoke(owned)
+        self._reset_txn()
+        self._lost = False
+        old_consumer, old_producer, old_worker = self.consumer, self.producer, self._worker
+        consumer_closed = False
+        if not old_worker.stuck:
+            try:  # leave the group now rather than after the session timeout
+                old_worker.call("consumer_close", old_consumer.close, 10.0)
+                consumer_closed = True
+            except Stalled:
+                pass
+            except Exception as exc:  # noqa: BLE001 (a broken client: abandoned below)
+                self.log.warning("consumer_close_failed", error=type(exc).__name__, detail=str(exc)[:200])
+                consumer_closed = True
+        old_worker.close()
+        if old_worker.stuck:
+            # Still blocked inside librdkafka: keep the clients referenced (never destroyed under a
+            # running call); the new producer fences the old one.
+            self._abandoned.append((None if consumer_closed else old_consumer, old_producer))
+        self._new_clients()
+        while True:
+            try:
+                self._init_producer(stop)
+                break
+            except Stalled:  # the new producer blocked too: another one
+                self._abandoned.append((None, self.producer))
+                self._worker.close()
+                self._new_clients()
+        if self._on_reset:
+            with self.lock:
+                self._on_reset()
+        self._subscribe()
+        self._busy_since = None
+        self.log.info("loop_recovered", reason=reason, generation=self._generation,
+                      seconds=round(time.monotonic() - started, 2), abandoned_clients=len(self._abandoned))
 
     def _watchdog(self, stop: threading.Event) -> None:
         while not stop.wait(1.0):
-            since = self._commit_since
+            since = self._busy_since
             if since is not None and time.monotonic() - since > self.stall_exit_seconds:
                 self.log.error("loop_stalled", seconds=round(time.monotonic() - since),
-                               detail="a commit is blocked; exiting so that the service is restarted")
+                               detail="the loop is blocked; exiting so that the service is restarted")
                 os._exit(3)
 
     def run(self, stop: threading.Event) -> None:
-        if self.eos:
-            self.producer.init_transactions(60)
-        self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
+        while True:
+            try:
+                self._init_producer(stop)
+                break
+            except Stalled:  # blocked in librdkafka: a new producer (same transactional id)
+                self._abandoned.append((None, self.producer))
+                self._worker.close()
+                self._new_clients()
+        self._subscribe()
         self.log.info("loop_started", topics=self.topics, group=self.settings.group_id,
-                      exactly_once=self.eos)
+                      exactly_once=self.eos, commit_interval_ms=round(self.policy.interval * 1000, 1),
+                      max_inputs=self.policy.max_inputs)
         threading.Thread(target=self._watchdog, args=(stop,), name="commit-watchdog", daemon=True).start()
         if self.lag_poll_seconds > 0:
             # Its own client (same group id, never subscribed, so never a group member), and the
             # assignment from our rebalance callbacks: the loop's consumer is used by the loop thread
-            # only. Shared, a committed() blocked during a broker restart can hold up the loop's poll()
-            # (a likely cause of one enrichment that never resumed in the broker-restart test).
+            # only.
             self._lag_consumer = Consumer({
                 **consumer_config(self.settings.kafka, self.settings.group_id, f"{self._client_id}-lag"),
                 "logger": kafka_logger(self.log)})
@@ -382,13 +662,28 @@ class StreamLoop:
                 assignment=lambda: list(self._assignment.values())).start()
         try:
             while not stop.is_set():
-                self.run_once()
+                try:
+                    self.run_once()
+                except Recover as exc:
+                    self._recover(exc.reason, exc.detail, stop)
+                except Stalled as exc:
+                    self._recover("stalled", str(exc), stop)
+            if self._open:
+                try:
+                    self._commit()  # what was processed before SIGTERM
+                except (Recover, Stalled) as exc:
+                    self.log.warning("final_commit_failed", detail=str(exc)[:300])
         finally:
             if self._lag_poller is not None:  # before close: it uses the consumer
                 self._lag_poller.stop()
             if self._lag_consumer is not None:
                 self._lag_consumer.close()
-            # The last batch is committed (run_once returned); leave the group so partitions move now.
-            self.consumer.close()
-            self.producer.flush(30)
-            self.log.info("loop_stopped")
+            if not self._worker.stuck:
+                # leave the group so partitions move now
+                try:
+                    self._call("consumer_close", self.consumer.close, 10.0)
+                    self._call("producer_flush", lambda: self.producer.flush(30), 30.0)
+                except Stalled:
+                    self.log.warning("close_stalled")
+            self._worker.close()
+            self.log.info("loop_stopped", generation=self._generation)

@@ -21,12 +21,27 @@ DEAD_LETTERS = Counter(
 )
 PROCESSING_SECONDS = Histogram(
     "switchboard_batch_processing_seconds",
-    "Time from polling a batch to its outputs and offsets being committed",
+    "Time from a transaction's first input being polled to its outputs and offsets being committed",
     ["service"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 TRANSACTIONS = Counter(
     "switchboard_kafka_transactions_total", "Kafka transactions by outcome", ["service", "outcome"]
+)
+COMMIT_SECONDS = Histogram(
+    "switchboard_kafka_commit_seconds",
+    "Time to commit one transaction (offsets and commit round trips; outputs and offsets when not transactional)",
+    ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+TRANSACTION_INPUTS = Histogram(
+    "switchboard_kafka_transaction_inputs", "Input events committed by one transaction", ["service"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
+)
+LOOP_RECOVERIES = Counter(
+    "switchboard_loop_recoveries_total",
+    "Times the stream loop rebuilt its Kafka clients and reloaded its state in the process, by reason",
+    ["service", "reason"],
 )
 PROCESSING_ERRORS = Counter(
     "switchboard_processing_errors_total", "Unexpected errors while handling an event", ["service"]

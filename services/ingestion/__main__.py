@@ -51,8 +51,17 @@ def main() -> int:
 
     handler = IngestionHandler(config, k.topic(topics.CONTACTS_NORMALIZED.name), dedupe_topic, dedupe=dedupe)
     lock = threading.Lock()
+
+    def reload_dedupe() -> None:
+        # The loop gave up a transaction (recovery in the process): the ids it held may not have
+        # been committed, so hold exactly the committed ones again, as after a restart.
+        at = time.time()
+        dedupe.clear()
+        held = dedupe.load(load_seen(k, dedupe_topic, at - config.dedupe_window_seconds, rt.log), at)
+        rt.log.info("dedupe_reloaded", ids=held)
+
     loop = StreamLoop(rt.settings, [inbound_topic], handler, rt.log,
-                      dlq_topic=k.topic(topics.CONTACTS_DLQ.name), lock=lock)
+                      dlq_topic=k.topic(topics.CONTACTS_DLQ.name), lock=lock, on_reset=reload_dedupe)
     assert rt.http is not None
     rt.http.set_ready(lambda: loop.assigned.is_set() and not rt.stop.is_set())
     publisher = Producer({**producer_config(k, f"ingestion-{rt.settings.instance_id}-grpc"),

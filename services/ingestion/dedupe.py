@@ -46,6 +46,10 @@ class Deduplicator:
         self._seen = OrderedDict(ordered)
         return len(self._seen)
 
+    def clear(self) -> None:
+        """Forget every id (before loading the committed ones again after a lost transaction)."""
+        self._seen = OrderedDict()
+
     def _expire(self, now: float) -> None:
         cutoff = now - self.window
         while self._seen:

@@ -128,6 +128,8 @@ class RoutingHandler:
                 self.tenants.discard(tenant)
                 for key in [k for k in self.context if k[0] == tenant]:
                     del self.context[key]
+        # changes not yet written belong to the transaction being given up or committed already
+        self._context_changes = [c for c in self._context_changes if c[0] in self.tenants]
         self.engine.drain_changes()
 
     # -- processing ---------------------------------------------------------------------------
