@@ -43,7 +43,7 @@ from services.common.broker import free_port
 from services.common.codec import CONTENT_TYPE_PROTOBUF
 from services.common.kafka import Output, produce_all
 from services.simulate import SimConfig, Simulator, demo_profiles
-from switchboard.v1 import routing_pb2
+from switchboard.v1 import contact_pb2, routing_pb2
 
 CONFIG = streams.ROOT / "deploy" / "config"
 BENCH_CONFIG = Path(__file__).resolve().parent / "config"
@@ -166,7 +166,9 @@ def _ready(port: int) -> bool:
         return False
 
 
-def start_services(prefix: str, log_dir: Path, profile: dict[str, Path] | None = None) -> dict[str, Proc]:
+def start_services(prefix: str, log_dir: Path, profile: dict[str, Path] | None = None,
+                   skeleton: bool = False) -> dict[str, Proc]:
+    """The four services (or, with `skeleton`, bench/skeleton.py standing in for each)."""
     eos = streams.broker().supports_transactions
     procs: dict[str, Proc] = {}
     for name in SERVICES:
@@ -179,7 +181,8 @@ def start_services(prefix: str, log_dir: Path, profile: dict[str, Path] | None =
         if name in GRPC_PORT_VARS:
             env[GRPC_PORT_VARS[name]] = str(free_port())
         env.update({var: str(path) for var, path in CONFIG_FILES[name].items()})
-        argv = [sys.executable, "-m", f"services.{name}"]
+        module = "bench.skeleton" if skeleton else f"services.{name}"
+        argv = [sys.executable, "-m", module, name] if skeleton else [sys.executable, "-m", module]
         if profile and name in profile:
             # py-spy starts the service as its child (ptrace allowed), samples 100/s, writes on exit
             argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--format", "raw",
@@ -187,7 +190,7 @@ def start_services(prefix: str, log_dir: Path, profile: dict[str, Path] | None =
         log = log_dir / f"{name}.log"
         with open(log, "ab") as out:
             # BENCH_CODE_ROOT: the services from another tree (before/after a change, as bench/compare.py)
-            code_root = os.environ.get("BENCH_CODE_ROOT") or str(streams.ROOT)
+            code_root = (None if skeleton else os.environ.get("BENCH_CODE_ROOT")) or str(streams.ROOT)
             procs[name] = Proc(name, subprocess.Popen(argv, env=dict(env, PYTHONPATH=code_root), cwd=code_root,
                                                       stdout=out, stderr=subprocess.STDOUT), port, log)
     deadline = time.monotonic() + 180
@@ -277,6 +280,63 @@ def read_topic(topic: str) -> list[tuple[int, bytes]]:
     return out
 
 
+def hop_latencies(prefix: str, arrivals: dict[str, int], assigned: dict[str, int], contacts: list[str]
+                  ) -> dict[str, dict[str, float | None]]:
+    """Where arrival→assignment goes, per hop: the CreateTime of each contact's arrival on each topic
+    (its first record there) minus that on the topic before. A hop is the previous service's commit
+    becoming visible plus this service's wait, processing and produce."""
+    first: dict[str, dict[str, int]] = {"normalized": {}, "enriched": {}}
+    for ts, value in read_topic(prefix + "contacts.normalized.v1"):
+        ev = contact_pb2.ContactEvent.FromString(value) if value[:1] != b"{" else None
+        cid = ev.contact_id if ev is not None else json.loads(value).get("contact_id", "")
+        first["normalized"].setdefault(cid, ts)
+    for ts, value in read_topic(prefix + "contacts.enriched.v1"):
+        if value[:1] == b"{":
+            cid = json.loads(value).get("contact_id", "")
+        else:
+            cid = contact_pb2.EnrichedContact.FromString(value).contact.contact_id
+        first["enriched"].setdefault(cid, ts)
+    chain = [("ingestion", arrivals, first["normalized"]), ("enrichment", first["normalized"], first["enriched"]),
+             ("routing", first["enriched"], assigned)]
+    out: dict[str, dict[str, float | None]] = {}
+    for name, before, after in chain:
+        values = [(after[c] - before[c]) / 1000 for c in contacts if c in before and c in after]
+        out[name] = {"p50": percentile(values, 0.5), "p99": percentile(values, 0.99)}
+    return out
+
+
+def topic_records(prefix: str) -> dict[str, int]:
+    """Committed records on every topic of the run (the base names)."""
+    c = Consumer({"bootstrap.servers": streams.broker().bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+    try:
+        names = sorted(t for t in c.list_topics(timeout=10).topics if t.startswith(prefix))
+    finally:
+        c.close()
+    return {name[len(prefix):]: len(read_topic(name)) for name in names}
+
+
+# what each service writes, per input it reads (INPUTS); the skeleton writes the same (bench/skeleton.py)
+OUTPUTS = {
+    "ingestion": ("contacts.normalized.v1", "ingestion.dedupe.v1"),
+    "enrichment": ("contacts.enriched.v1", "enrichment.history.v1"),
+    "routing": ("routing.assignments.v1", "contacts.lifecycle.v1", "routing.state.v1"),
+    "survey": ("surveys.requests.v1", "surveys.state.v1"),
+}
+
+
+# every topic each service reads (INPUTS lists those whose lag decides "caught up")
+READS = {**INPUTS, "enrichment": ("contacts.normalized.v1", "contacts.lifecycle.v1")}
+
+
+def records_per_input(records: dict[str, int]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name in SERVICES:
+        inputs = sum(records.get(t, 0) for t in READS[name])
+        out[name] = {t: round(records.get(t, 0) / inputs, 3) if inputs else 0.0 for t in OUTPUTS[name]}
+        out[name]["inputs"] = inputs
+    return out
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -306,6 +366,8 @@ def analyse(prefix: str, start: float, offer_end: float, warmup: float) -> dict[
             ended += 1
     surveys = sum(1 for ts, _ in read_topic(prefix + "surveys.requests.v1") if steady_from <= ts <= end_ms)
     in_window = [cid for cid, ts in arrivals.items() if start * 1000 <= ts <= end_ms]
+    records = topic_records(prefix)
+    hops = hop_latencies(prefix, arrivals, assigned, in_window)
     latencies = [(assigned[cid] - arrivals[cid]) / 1000 for cid in in_window if cid in assigned]
     steady = max(1e-9, offer_end - start - warmup)
     return {
@@ -316,13 +378,14 @@ def analyse(prefix: str, start: float, offer_end: float, warmup: float) -> dict[
         "latency_seconds": {"p50": percentile(latencies, 0.50), "p90": percentile(latencies, 0.90),
                             "p99": percentile(latencies, 0.99), "max": max(latencies) if latencies else None},
         "lifecycle_kinds": kinds,
+        "records": records, "records_per_input": records_per_input(records), "hops_seconds": hops,
     }
 
 
 def run_pipeline(rate: float, duration: float, *, drain: float = 30.0, sample_every: float = 2.0,
-                 profile: dict[str, Path] | None = None) -> dict[str, Any]:
+                 profile: dict[str, Path] | None = None, skeleton: bool = False) -> dict[str, Any]:
     prefix = streams.new_prefix()
-    log_dir = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{int(rate)}-"))
+    log_dir = Path(tempfile.mkdtemp(prefix=f"bench-{'skeleton' if skeleton else 'pipeline'}-{int(rate)}-"))
     publish_profiles(prefix)
     # the simulator's own wrap-up timer never fires in the run: the load generator sends wrap_up_done
     # WRAP_DELAY after routing's ENDED (bench/loadgen.py)
@@ -331,7 +394,7 @@ def run_pipeline(rate: float, duration: float, *, drain: float = 30.0, sample_ev
            "seed": 7, "run_id": prefix.strip(".")}
     for attempt in range(3):  # a free port taken by another process meanwhile: start again on new ports
         try:
-            procs = start_services(prefix, log_dir, profile)
+            procs = start_services(prefix, log_dir, profile, skeleton=skeleton)
             break
         except RuntimeError as exc:
             if "Address already in use" not in str(exc) or attempt == 2:

@@ -1,4 +1,4 @@
-"""The whole pipeline at fixed offered loads (BENCH_PIPELINE_RATES, default 100,1000,5000 contacts/s,
+"""The whole pipeline at fixed offered loads (BENCH_PIPELINE_RATES, default 100,200,1500,3000 contacts/s,
 each for BENCH_PIPELINE_SECONDS, default 30, on its own fresh topics and service processes); see
 bench/pipeline.py for what is started and measured.
 
@@ -16,11 +16,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling_bench, folded, pipeline, streams
+from bench import folded, pipeline, streams
 
 
 def rates() -> list[float]:
-    text = os.environ.get("BENCH_PIPELINE_RATES", "100,1000,5000")
+    text = os.environ.get("BENCH_PIPELINE_RATES", "100,200,1500,3000")
     try:
         values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -38,29 +38,42 @@ def run(profile: Path | None = None) -> dict[str, Any]:
         prof = None
         if profile is not None:  # py-spy on routing at this rate (raw folded stacks)
             prof = {"routing": profile.with_name(f"pipeline-routing-{int(rate)}.folded")}
-        # The ceiling right before each rate: the machine is shared, its speed changes by the minute.
-        ceiling = ceiling_bench.pass_through("json", eos, streams.json_events(streams.events_count()),
-                                             "application/json")
+        # The skeleton right before the services at each rate: the machine is shared, its speed
+        # changes by the minute; every figure of the services is reported against it.
+        skel = pipeline.run_pipeline(rate, seconds, skeleton=True)
         r = pipeline.run_pipeline(rate, seconds, profile=prof)
         if prof is not None and prof["routing"].exists():
             text = folded.summary(prof["routing"], 40)
             prof["routing"].with_suffix(".txt").write_text(text + "\n")
             r["routing_profile"] = str(prof["routing"].with_suffix(".txt"))
-        r["ceiling_json_per_second"] = ceiling["per_second"]
-        # events through ingestion per second (3 contact events per contact) over the same-run ceiling
-        r["ingestion_events_ratio_to_ceiling"] = 3 * r["completed_per_second"] / ceiling["per_second"]
+        r["skeleton"] = {k: skel[k] for k in ("completed_per_second", "surveys_per_second", "latency_seconds",
+                                              "sustained", "cpu_share_during_offer", "lag_at_offer_end",
+                                              "records_per_input", "batches_during_offer", "unassigned_of_those",
+                                              "offered_per_second")}
+        r["ratio_to_skeleton"] = {
+            "completed": _ratio(r["completed_per_second"], skel["completed_per_second"]),
+            "p50": _ratio(r["latency_seconds"]["p50"], skel["latency_seconds"]["p50"]),
+            "p99": _ratio(r["latency_seconds"]["p99"], skel["latency_seconds"]["p99"]),
+        }
         runs.append(r)
-        lat = r["latency_seconds"]
-        p99 = f"{lat['p99'] * 1000:,.0f} ms" if lat["p99"] is not None else "n/a"
-        print(f"  offered {rate:,.0f}/s: completed {r['completed_per_second']:,.0f}/s, p99 {p99}, "
-              f"sustained {r['sustained']}", flush=True)
+        lat, slat = r["latency_seconds"], skel["latency_seconds"]
+        print(f"  offered {rate:,.0f}/s: completed {r['completed_per_second']:,.0f}/s (skeleton "
+              f"{skel['completed_per_second']:,.0f}), p99 {_ms(lat['p99'])} ms (skeleton {_ms(slat['p99'])} ms), "
+              f"sustained {r['sustained']} (skeleton {skel['sustained']})", flush=True)
     best = max(runs, key=lambda r: r["completed_per_second"])
     sustained = [r["offered_rate"] for r in runs if r["sustained"]]
+    skel_sustained = [r["offered_rate"] for r in runs if r["skeleton"]["sustained"]]
     return {"stage": "pipeline", "date": streams.now_iso(), "machine": streams.machine(),
             "broker": streams.broker().kind, "partitions": streams.partitions(), "batch_size": streams.batch_size(),
             "exactly_once": eos, "seconds_per_rate": seconds,
             "max_completed_per_second": best["completed_per_second"],
-            "max_sustained_offered": max(sustained) if sustained else None, "runs": runs}
+            "max_sustained_offered": max(sustained) if sustained else None,
+            "skeleton_max_sustained_offered": max(skel_sustained) if skel_sustained else None,
+            "runs": runs}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
 
 
 def _ms(v: float | None) -> str:
@@ -69,23 +82,30 @@ def _ms(v: float | None) -> str:
 
 def table(r: dict[str, Any]) -> str:
     mode = "exactly-once" if r["exactly_once"] else "at-least-once"
-    lines = [f"pipeline: 4 services + load generator, {r['seconds_per_rate']:.0f} s per rate, {r['partitions']} "
-             f"partitions, {mode}, broker {r['broker']} ({r['date']}, {r['machine']['cpu_count']} CPUs)",
-             f"{'offered/s':>10}{'ceiling':>8}{'sent/s':>8}{'done/s':>8}{'surv/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
-             f"{'vis p99':>8}"
-             f"{'unassig':>8}{'agents':>7}  {'CPU share ing/enr/rou/sur/gen':30}{'lag at end ing/enr/rou/sur':28}ok"]
+    lines = [f"pipeline: 4 services + load generator against the skeleton (bench/skeleton.py) at each rate, "
+             f"{r['seconds_per_rate']:.0f} s per rate, {r['partitions']} partitions, {mode}, broker {r['broker']} "
+             f"({r['date']}, {r['machine']['cpu_count']} CPUs)",
+             f"{'offered/s':>10}{'sent/s':>8}{'done/s':>8}{'skel':>7}{'p50 ms':>8}{'skel':>6}{'p99 ms':>8}"
+             f"{'skel':>6}{'vis p99':>8}{'unassig':>8}  {'CPU share ing/enr/rou/sur/gen':30}"
+             f"{'lag at end ing/enr/rou/sur':28}ok/skel"]
     for x in r["runs"]:
         cpu = x["cpu_share_during_offer"]
         cpu_s = "/".join(f"{cpu[n]:.2f}" for n in pipeline.SERVICES) + f"/{x['loadgen']['cpu_share']:.2f}"
         lag = "/".join(str(x["lag_at_offer_end"].get(n)) for n in pipeline.SERVICES)
-        lines.append(f"{x['offered_rate']:>10,.0f}{x['ceiling_json_per_second']:>8,.0f}{x['offered_per_second']:>8,.0f}{x['completed_per_second']:>8,.0f}"
-                     f"{x['surveys_per_second']:>8,.0f}{_ms(x['latency_seconds']['p50']):>8}"
-                     f"{_ms(x['latency_seconds']['p99']):>8}{_ms(x['loadgen']['visible_latency']['p99']):>8}"
-                     f"{x['unassigned_of_those']:>8}{x['agents']:>7}  {cpu_s:30}{lag:28}"
-                     f"{'yes' if x['sustained'] else 'NO'}")
-    lines.append("ceiling: bare JSON pass-through msg/s measured just before the rate; done/s: answered contacts "
-                 "ended (routing's ENDED record) per second; surv/s: survey requests; p50/p99: arrival→assignment "
-                 "CreateTimes; vis p99: as the load generator read it; unassig: arrivals of the offer never assigned")
+        sk = x.get("skeleton", {})
+        sl = sk.get("latency_seconds", {})
+        lines.append(f"{x['offered_rate']:>10,.0f}{x['offered_per_second']:>8,.0f}{x['completed_per_second']:>8,.0f}"
+                     f"{sk.get('completed_per_second', 0):>7,.0f}"
+                     f"{_ms(x['latency_seconds']['p50']):>8}{_ms(sl.get('p50')):>6}"
+                     f"{_ms(x['latency_seconds']['p99']):>8}{_ms(sl.get('p99')):>6}"
+                     f"{_ms(x['loadgen']['visible_latency']['p99']):>8}"
+                     f"{x['unassigned_of_those']:>8}  {cpu_s:30}{lag:28}"
+                     f"{'yes' if x['sustained'] else 'NO'}/{'yes' if sk.get('sustained') else 'NO'}")
+    lines.append("skel: the pipeline skeleton at the same rate right before (same topology, records per input, "
+                 "client settings and commit policy, no domain work); done/s: answered contacts ended (routing's "
+                 "ENDED record) per second; p50/p99: arrival→assignment CreateTimes; vis p99: as the load generator "
+                 "read it; unassig: arrivals of the offer never assigned")
     lines.append(f"max completed {r['max_completed_per_second']:,.0f} contacts/s; highest offered rate sustained: "
-                 f"{r['max_sustained_offered'] if r['max_sustained_offered'] is not None else 'none'}")
+                 f"{r['max_sustained_offered'] if r['max_sustained_offered'] is not None else 'none'} (skeleton: "
+                 f"{r.get('skeleton_max_sustained_offered') or 'none'})")
     return "\n".join(lines)
