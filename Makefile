@@ -45,6 +45,9 @@ unit: venv ## Unit tests only (no broker)
 run: venv kafka ## Start a broker, the four services and demo traffic (Ctrl-C stops everything)
 	$(VENV)/bin/switchboard run
 
+reliability-soak: venv kafka ## Broker SIGKILL + restart under traffic with a busy core, 5 runs in a row (slow: ~10 min)
+	RELIABILITY_BROKER_RUNS=5 $(PY) -m pytest -q tests/reliability/test_rel_broker.py -k busy_core
+
 bench: venv ## Benchmarks: tables and bench/results/<stage>.json (BENCH_STAGES=engine selects; BENCH_PROFILE=1 profiles)
 	$(PY) -m bench.run
 
@@ -83,5 +86,5 @@ clean: ## Remove the venv, caches and run logs (keeps the Kafka jar cache)
 
 .PHONY: help venv kafka proto lint typecheck test unit run clean
 .PHONY: tools helm helm-test
-.PHONY: bench
+.PHONY: bench reliability-soak
 .PHONY: monitoring-tools monitoring monitoring-test

