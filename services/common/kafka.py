@@ -95,6 +95,10 @@ def consumer_config(kafka: KafkaSettings, group_id: str, client_id: str) -> dict
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 2_000,
         "max.poll.interval.ms": 120_000,
+        # How long the broker parks a fetch with nothing to return (librdkafka: 500 ms). Committed
+        # records wake it anyway; a shorter bound caps the rare fetch that misses the wake-up
+        # (measured commit->visible: max 99.5 ms at 500, 6.9 ms at 100) for ~10 idle fetches/s.
+        "fetch.wait.max.ms": 100,
         # Back-pressure bound: a consumer far behind (a backlog, a slow downstream) holds at most this
         # much prefetched data whatever the backlog (librdkafka's default: 64 MB and 100,000 messages
         # per partition). 16 MB is still some 20,000 typical events ahead of a 500-event batch.
