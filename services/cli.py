@@ -2,6 +2,7 @@
 
     switchboard run                      # broker + topics + the four services + demo traffic
     switchboard broker                   # just a local broker (prints the export line)
+    switchboard broker --nodes 3         # a local three-node KRaft cluster (RF 3) instead
     switchboard topics create|list       # on KAFKA_BOOTSTRAP_SERVERS (+ SWITCHBOARD_TOPIC_PREFIX)
     switchboard publish events.jsonl     # JSON lines: contact events and agent events
     switchboard simulate                 # demo traffic against a running stack
@@ -20,7 +21,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -111,6 +112,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
         print(line, flush=True)
 
     signals = StopSignals(say).install()
+    if args.nodes > 1:
+        return _cluster(args, signals, prefix, say)
     signals.critical = True
     try:
         handle = ensure_broker(log=say, data_dir=Path(args.data_dir).resolve() if args.data_dir else None)
@@ -144,6 +147,50 @@ def cmd_broker(args: argparse.Namespace) -> int:
             say(f"stopping the broker ({handle.kind}) ...")
             handle.cleanup()
             say("stopped.")
+
+
+def _cluster(args: argparse.Namespace, signals: Any, prefix: str, say: Callable[[str], None]) -> int:
+    """`switchboard broker --nodes N`: a local KRaft cluster of N nodes as production runs it
+    (replication factor 3, min.insync.replicas 2), for trying broker rolls by hand."""
+    from confluent_kafka.admin import AdminClient
+
+    from services.common.broker import start_local_cluster
+    from services.common.topics import provision
+    from services.supervisor import topic_partitions
+
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip():
+        _err("--nodes starts a local cluster: unset KAFKA_BOOTSTRAP_SERVERS")
+        return 2
+    signals.critical = True
+    try:
+        cluster = start_local_cluster(args.nodes, root=Path(args.data_dir).resolve() if args.data_dir else None,
+                                      log=say)
+    finally:
+        signals.critical = False
+    try:
+        say(f"broker: started {cluster.describe()}")
+        partitions = topic_partitions(local=True)
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "log_level": 2})
+        created = provision(admin, prefix=prefix, partitions=partitions, replication_factor=min(3, args.nodes))
+        say(f"topics: {len(created)} created (replication factor {min(3, args.nodes)})")
+        say("")
+        say(f"export KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap}")
+        say("")
+        say("the cluster runs until Ctrl-C; node data and logs: " + str(cluster.root))
+        while not signals.event.wait(0.5):
+            for node in cluster.nodes:
+                if node.process is not None and node.process.poll() is not None:
+                    _err(f"node {node.node_id} exited with code {node.process.returncode} "
+                         f"(log: {node.data_dir / 'kafka.log'})")
+                    return 1
+        return 0
+    finally:
+        say("stopping the cluster ...")
+        if args.data_dir:
+            cluster.stop()
+        else:
+            cluster.cleanup()
+        say("stopped.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,6 +719,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "print the KAFKA_BOOTSTRAP_SERVERS to export; Ctrl-C stops it.")
     p.add_argument("--data-dir", metavar="DIR",
                    help="keep the local broker's data here (reused on the next start; default: a temp dir)")
+    p.add_argument("--nodes", type=int, default=1, choices=range(1, 6), metavar="N",
+                   help="start a local Apache Kafka cluster of N KRaft nodes instead (3: replication factor 3, "
+                        "min.insync.replicas 2, as in production)")
     p.set_defaults(func=cmd_broker)
 
     p = sub.add_parser("topics", help="create or list the declared topics on KAFKA_BOOTSTRAP_SERVERS")

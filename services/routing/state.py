@@ -98,7 +98,7 @@ class StateStore:
     def __init__(self, kafka: KafkaSettings, topic: str, log: JsonLogger, client_id: str) -> None:
         self.topic = topic
         self._log = log
-        self._tenants: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._tenants: dict[str, dict[tuple[str, str], bytes]] = {}  # records as read (see _decode)
         self._versions: dict[str, int] = {}
         self._cond = threading.Condition()
         self._end: dict[int, int] = {}  # partition -> offset reached (at end-of-partition events)
@@ -122,12 +122,32 @@ class StateStore:
 
     def records(self, tenant_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         with self._cond:
-            entities = self._tenants.get(tenant_id, {})
-            return [(kind, entity, record) for (kind, entity), record in entities.items()]
+            raw = list(self._tenants.get(tenant_id, {}).items())
+        out = []
+        for (kind, entity), value in raw:
+            record = self._decode(value)
+            if record is not None:
+                out.append((kind, entity, record))
+        return out
 
     def record(self, tenant_id: str, kind: str, entity_id: str) -> dict[str, Any] | None:
         with self._cond:
-            return self._tenants.get(tenant_id, {}).get((kind, entity_id))
+            value = self._tenants.get(tenant_id, {}).get((kind, entity_id))
+        return None if value is None else self._decode(value)
+
+    def _decode(self, value: bytes) -> dict[str, Any] | None:
+        """Records are held as the bytes read and decoded when asked for: most are overwritten
+        before anyone reads them (this replica's own writes, read back), so decoding each one on
+        arrival was most of the reader's cost."""
+        try:
+            record = json.loads(value)
+        except (ValueError, UnicodeDecodeError):
+            self.decode_errors += 1
+            return None
+        if not isinstance(record, dict):
+            self.decode_errors += 1
+            return None
+        return record
 
     def version(self, tenant_id: str) -> int:
         """Bumped on every change of the tenant's records (for caches built from them)."""
@@ -185,22 +205,24 @@ class StateStore:
     def _apply(self, key: bytes, value: bytes | None) -> None:
         try:
             tenant, kind, entity = parse_key(key)
-            record = None if value is None else json.loads(value)
-            if record is not None and not isinstance(record, dict):
-                raise ValueError("state record must be a JSON object")
         except (ValueError, UnicodeDecodeError):
             self.decode_errors += 1
             return
         with self._cond:
             entities = self._tenants.setdefault(tenant, {})
-            if record is None:
+            if value is None:
                 entities.pop((kind, entity), None)
                 if not entities:
                     del self._tenants[tenant]
             else:
-                entities[(kind, entity)] = record
+                entities[(kind, entity)] = value
             self._versions[tenant] = self._versions.get(tenant, 0) + 1
             listeners = list(self._listeners)
+        if not listeners:
+            return
+        record = None if value is None else self._decode(value)
+        if value is not None and record is None:
+            return
         for listener in listeners:
             try:
                 listener(tenant, kind, entity, record)
