@@ -1,5 +1,6 @@
 """The whole pipeline at fixed offered loads (BENCH_PIPELINE_RATES, default 100,200,1500,3000 contacts/s,
-each for BENCH_PIPELINE_SECONDS, default 30, on its own fresh topics and service processes); see
+each for BENCH_PIPELINE_SECONDS, default 30, on its own fresh topics and service processes, after a
+BENCH_PIPELINE_WARMUP_SECONDS (15) skeleton run that warms the broker up and is not reported); see
 bench/pipeline.py for what is started and measured.
 
 A contact is its arrived, answered and ended events (JSON on contacts.inbound.v1) plus its agent's
@@ -34,6 +35,9 @@ def run(profile: Path | None = None) -> dict[str, Any]:
     seconds = float(os.environ.get("BENCH_PIPELINE_SECONDS", "30"))
     runs = []
     eos = streams.broker().supports_transactions
+    warmup = float(os.environ.get("BENCH_PIPELINE_WARMUP_SECONDS", "15"))
+    if warmup > 0:  # a fresh broker's JVM is slow until its JIT warms up: whatever runs first pays for it
+        pipeline.run_pipeline(rates()[0], warmup, skeleton=True, drain=10.0)
     for rate in rates():
         prof = None
         if profile is not None:  # py-spy on routing at this rate (raw folded stacks)

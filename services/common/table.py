@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, MutableMapping
+from typing import Any, Generic, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
@@ -36,6 +36,7 @@ class CompactedTable(Generic[V]):
         on_delete: Callable[[bytes], None] | None = None,
         raw: bool = False,
         keep: Callable[[bytes], bool] | None = None,
+        store: MutableMapping[bytes, bytes] | None = None,
     ) -> None:
         self.topic = topic
         # Called (on the reader thread, must not block) for every tombstone read, replayed ones too.
@@ -44,7 +45,11 @@ class CompactedTable(Generic[V]):
         self._raw = raw
         self._keep = keep
         self._log = log
-        self._data: dict[bytes, V | bytes] = {}
+        # `store` (with raw=True): where the values live, e.g. a DiskMap for a table that grows with
+        # traffic x retention (services/common/diskmap.py); default the heap
+        if store is not None and not raw:
+            raise ValueError("a store holds bytes: use raw=True with it")
+        self._data: MutableMapping[bytes, Any] = store if store is not None else {}
         self._lock = threading.Lock()
         self.caught_up = threading.Event()
         self.decode_errors = 0

@@ -8,6 +8,7 @@ import time
 
 from services.common import topics
 from services.common.config import ConfigError, env_bool, env_float, env_int, env_str
+from services.common.diskmap import DiskMap
 from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop
 from services.common.reload import ReloadWatch
@@ -65,8 +66,10 @@ def main() -> int:
                            rt.log, f"{client_id}-prefs", raw=True).start()
     # Open surveys another replica wrote after our last load (responses are keyed by customer); only
     # the open/ records (pending and customer records are never looked up here).
+    # On local disk: like the store's own open surveys, they grow with the rate x the 72 h expiry.
     live_state = CompactedTable(k, names.state, survey_pb2.SurveyState.FromString, rt.log, f"{client_id}-state",
-                                raw=True, keep=lambda key: key.split(b"/", 2)[1:2] == [b"open"]).start()
+                                raw=True, keep=lambda key: key.split(b"/", 2)[1:2] == [b"open"],
+                                store=DiskMap("survey-live")).start()
 
     def open_fallback(tenant: str, survey_id: str) -> survey_pb2.OpenSurvey | None:
         rec = live_state.get(state_key(tenant, "open", survey_id))

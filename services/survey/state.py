@@ -12,7 +12,10 @@ Every change is an Output on the state topic, produced in the same Kafka transac
 requests, results and the input offsets, so the topic always matches the committed offsets. The
 store is rebuilt from the topic at start and at every rebalance (`load_records`).
 
-Memory: the store holds each pending/open survey as a small tuple of the fields its decisions need
+Memory: open surveys (held until expiry, 72 h by default: they grow with rate x retention) live on
+local disk (`OpenSurveys`, SQLite, SWITCHBOARD_STATE_DIR); pending surveys (minutes to hours) and the
+per-customer suppression times stay in the heap. Each pending survey is a small tuple of the fields
+its decisions need
 plus the serialized changelog value (the same bytes object that was produced, so no second copy);
 the full protobuf message is decoded only when a response arrives or a timer fires. A decoded
 OpenSurvey costs ~3 KiB (upb arena and Python object), its bytes ~0.4 KiB.
@@ -22,13 +25,15 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from services.common.codec import CONTENT_TYPE_PROTOBUF, ts_from_seconds, ts_to_seconds
 from services.common.config import KafkaSettings
+from services.common.diskmap import connect, state_dir
 from services.common.kafka import Output
 from services.common.logging import JsonLogger, kafka_logger
 from switchboard.v1 import envelope_pb2, survey_pb2
@@ -74,13 +79,104 @@ def expired_marker(tenant: str, survey_id: str, expires_at: float, answered: boo
     return survey_pb2.OpenSurvey(request=req, answered=answered)
 
 
+class OpenSurveys(Mapping[str, OpenEntry]):
+    """Open surveys and expired markers by survey id, on local disk (services/common/diskmap.py):
+    they are held until expiry (72 h by default) plus the marker retention, so they grow with the
+    rate times the retention, some 16 GiB per replica at 100 contacts/s if they were in the heap.
+    The file is a cache of the open/ records of surveys.state.v1, rebuilt at every load. The loop
+    thread is the only user (under the stream loop's lock)."""
+
+    def __init__(self, path: Path | None = None, cache_mib: int = 16) -> None:
+        self.path = path or state_dir("survey") / "open.sqlite"
+        self._db = connect(self.path, cache_mib)
+        self._db.execute("CREATE TABLE IF NOT EXISTS open (sid TEXT PRIMARY KEY, tenant TEXT NOT NULL, "
+                         "customer TEXT NOT NULL, expires_at REAL NOT NULL, answered INTEGER NOT NULL, raw BLOB)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS open_expiry ON open (expires_at)")
+        # surveys not yet shrunk to a marker, by expiry: the shrink timer never walks the markers
+        self._db.execute("CREATE INDEX IF NOT EXISTS open_live_expiry ON open (expires_at) WHERE raw IS NOT NULL")
+        self._db.execute("CREATE INDEX IF NOT EXISTS open_customer ON open (tenant, customer)")
+        self._len = self._db.execute("SELECT count(*) FROM open").fetchone()[0]
+
+    @staticmethod
+    def _entry(row: tuple[str, str, float, int, bytes | None]) -> OpenEntry:
+        tenant, customer, expires_at, answered, raw = row
+        return OpenEntry(sys.intern(tenant), customer, expires_at, bool(answered), None if raw is None else bytes(raw))
+
+    def get(self, sid: str, default: OpenEntry | None = None) -> OpenEntry | None:  # type: ignore[override]
+        row = self._db.execute("SELECT tenant, customer, expires_at, answered, raw FROM open WHERE sid = ?",
+                               (sid,)).fetchone()
+        return default if row is None else self._entry(row)
+
+    def __getitem__(self, sid: str) -> OpenEntry:
+        entry = self.get(sid)
+        if entry is None:
+            raise KeyError(sid)
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([r[0] for r in self._db.execute("SELECT sid FROM open ORDER BY sid")])
+
+    def __contains__(self, sid: object) -> bool:
+        return self._db.execute("SELECT 1 FROM open WHERE sid = ?", (sid,)).fetchone() is not None
+
+    def __setitem__(self, sid: str, e: OpenEntry) -> None:
+        values = (e.tenant, e.customer, e.expires_at, int(e.answered), e.raw, sid)
+        cur = self._db.execute("UPDATE open SET tenant = ?, customer = ?, expires_at = ?, answered = ?, raw = ? "
+                               "WHERE sid = ?", values)
+        if cur.rowcount == 0:
+            self._db.execute("INSERT INTO open (tenant, customer, expires_at, answered, raw, sid) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", values)
+            self._len += 1
+
+    def pop(self, sid: str, default: OpenEntry | None = None) -> OpenEntry | None:
+        entry = self.get(sid)
+        if entry is None:
+            return default
+        self._db.execute("DELETE FROM open WHERE sid = ?", (sid,))
+        self._len -= 1
+        return entry
+
+    def __len__(self) -> int:
+        return self._len
+
+    def clear(self) -> None:
+        self._db.execute("DELETE FROM open")
+        self._len = 0
+
+    def items(self) -> list[tuple[str, OpenEntry]]:  # type: ignore[override]
+        """Every survey (a snapshot: safe to change the store while iterating)."""
+        rows = self._db.execute("SELECT sid, tenant, customer, expires_at, answered, raw FROM open "
+                                "ORDER BY sid").fetchall()
+        return [(r[0], self._entry(r[1:])) for r in rows]
+
+    def values(self) -> list[OpenEntry]:  # type: ignore[override]
+        return [e for _, e in self.items()]
+
+    def expiring(self, drop_before: float, shrink_before: float) -> list[tuple[str, OpenEntry]]:
+        """Surveys (or markers) that expired before `drop_before`, and surveys not yet shrunk to a
+        marker that expired before `shrink_before`; by index, so a timer never walks them all."""
+        cols = "SELECT sid, tenant, customer, expires_at, answered, raw FROM open"
+        rows = self._db.execute(f"{cols} WHERE expires_at < ?", (drop_before,)).fetchall()
+        rows += self._db.execute(f"{cols} WHERE raw IS NOT NULL AND expires_at < ? AND expires_at >= ?",
+                                 (shrink_before, drop_before)).fetchall()
+        return sorted((r[0], self._entry(r[1:])) for r in rows)
+
+    def of_customer(self, tenant: str, customer: str) -> list[str]:
+        rows = self._db.execute("SELECT sid FROM open WHERE tenant = ? AND customer = ? ORDER BY sid",
+                                (tenant, customer)).fetchall()
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        self._db.close()
+
+
 class SurveyStore:
     """In-memory state; every mutation returns the changelog Output that records it."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, open_surveys: OpenSurveys | None = None) -> None:
         self.topic = topic
         self.pending: dict[str, PendingEntry] = {}   # survey_id -> compact entry
-        self.open: dict[str, OpenEntry] = {}
+        self.open = open_surveys if open_surveys is not None else OpenSurveys()  # on disk
         self.customers: dict[tuple[str, str], float] = {}                    # (tenant, customer) -> last at
         self._pending_customers: dict[tuple[str, str], int] = {}
 
@@ -156,8 +252,7 @@ class SurveyStore:
         each with its tombstone. The customer record is tombstoned even when not held here."""
         out = [self.drop_pending(tenant, sid) for sid, e in sorted(self.pending.items())
                if e.tenant == tenant and e.customer == customer]
-        out += [self.drop_open(tenant, sid) for sid, o in sorted(self.open.items())
-                if o.tenant == tenant and o.customer == customer]
+        out += [self.drop_open(tenant, sid) for sid in self.open.of_customer(tenant, customer)]
         out.append(self.drop_customer(tenant, customer))
         return out
 
@@ -205,7 +300,7 @@ class SurveyStore:
         """Shrink open surveys past expiry + grace to expired markers, forget markers past expiry +
         `open_retention` (never before expiry + grace) and customers past every suppression window."""
         out = []
-        for sid, e in list(self.open.items()):
+        for sid, e in self.open.expiring(now - max(open_retention, grace), now - grace):
             if e.expires_at + max(open_retention, grace) < now:
                 out.append(self.drop_open(e.tenant, sid))
             elif e.raw is not None and e.expires_at + grace < now:

@@ -3,6 +3,8 @@ demand) and shrinks expired ones to markers that still dead-letter a late respon
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from services.common.codec import new_envelope, ts_from_seconds
@@ -40,11 +42,12 @@ def reason(store: SurveyStore, resp: survey_pb2.SurveyResponse, now: float) -> s
 
 
 def test_store_holds_no_decoded_messages_and_decodes_the_same_survey_on_demand() -> None:
+    """Open surveys live in a file (OpenSurveys), not in the heap; what is read back is the bytes."""
     store = SurveyStore("state")
     s = opened("c-1")
     out = store.put_open("acme", s)
     entry = store.open[s.request.survey_id]
-    assert entry.raw is out.value  # the produced changelog bytes, not a second copy
+    assert entry.raw == out.value  # the produced changelog bytes (held on disk: services/common/diskmap.py)
     assert not any(isinstance(f, survey_pb2.OpenSurvey) for f in entry)
     assert store.open_survey(s.request.survey_id) == s
     pending = survey_pb2.PendingSurvey(request=opened("c-2").request, due_at=ts_from_seconds(NOW + 60),
@@ -98,3 +101,24 @@ def test_zero_retention_drops_at_expiry_plus_grace_never_before() -> None:
     out = store.cleanup(NOW + 3600 + GRACE + 1, 0, 86400, GRACE)
     assert [(o.key, o.value) for o in out] == [(b"acme/open/" + s.request.survey_id.encode(), None)]
     assert store.open == {}
+
+
+def test_open_surveys_are_on_disk_and_the_timers_query_only_what_expired(tmp_path: Path) -> None:
+    """72 h of open surveys outgrow the heap: they live in a SQLite file, and cleanup asks the
+    expiry index for what is due instead of walking every survey."""
+    from services.survey.state import OpenSurveys
+
+    store = SurveyStore("state", OpenSurveys(tmp_path / "open.sqlite"))
+    for i in range(50):
+        store.put_open("acme", opened(f"c-{i}", customer=f"cust-{i}"))
+    assert (tmp_path / "open.sqlite").stat().st_size > 0 and len(store.open) == 50
+    expiry = store.open[opened("c-0").request.survey_id].expires_at
+    assert len(store.erase_customer("acme", "cust-3")) == 2  # the open survey and the customer record
+    assert len(store.open) == 49
+    assert store.open.expiring(expiry - 1, expiry - 1) == []
+    assert store.cleanup(expiry - 1, 86400, 0, GRACE) == []
+    shrunk = store.cleanup(expiry + GRACE + 1, 86400, 0, GRACE)
+    assert len(shrunk) == 49 and all(e.raw is None and e.customer == "" for e in store.open.values())
+    assert store.open.expiring(expiry + GRACE + 2 - 86400, expiry + GRACE + 2) == []  # markers: not walked again
+    gone = store.cleanup(expiry + 86400 + 1, 86400, 0, GRACE)
+    assert len(gone) == 49 and len(store.open) == 0
