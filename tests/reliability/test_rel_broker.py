@@ -136,6 +136,7 @@ def test_three_broker_roll_under_traffic(own_cluster: ClusterHandle, tmp_path: P
         duration = 150 * scale()
         # enough agents that contacts rarely wait for one: the latency measured is the pipeline's
         traffic = Traffic(b, prefix, TENANTS, duration=duration, rate=3.0, agents=20).start()
+        traffic_from = time.time()
         traffic.sleep_until(10)
         roll_from = time.time()
         rolled_at = time.monotonic()
@@ -147,12 +148,16 @@ def test_three_broker_roll_under_traffic(own_cluster: ClusterHandle, tmp_path: P
         during = assignment_latencies(b, prefix, roll_from * 1000, roll_until * 1000)
         routed_during = assignment_latencies(b, prefix, roll_from * 1000, roll_until * 1000, routed=True)
         routed_after = assignment_latencies(b, prefix, roll_until * 1000 + 5000, routed=True)
+        routed_before = assignment_latencies(b, prefix, traffic_from * 1000, roll_from * 1000, routed=True)
         figures = {**ledger.figures(), "simulator_arrived": traffic.arrived, "roll_seconds": round(roll_seconds, 1),
                    "assigned_during_roll": len(during),
                    "p50_arrival_to_assignment_during_roll_seconds": percentile(during, 0.5),
                    "p99_arrival_to_assignment_during_roll_seconds": percentile(during, 0.99),
                    "p50_arrival_to_routed_during_roll_seconds": percentile(routed_during, 0.5),
                    "p99_arrival_to_routed_during_roll_seconds": percentile(routed_during, 0.99),
+                   "p50_arrival_to_routed_before_roll_seconds": percentile(routed_before, 0.5),
+                   "p99_arrival_to_routed_before_roll_seconds": percentile(routed_before, 0.99),
+                   "p50_arrival_to_routed_after_roll_seconds": percentile(routed_after, 0.5),
                    "p99_arrival_to_routed_after_roll_seconds": percentile(routed_after, 0.99),
                    "in_process_recoveries": {p.name: _recoveries(p.log()) for p in pipeline.all()},
                    "service_restarts": list(pipeline.restarts)}
