@@ -42,6 +42,7 @@ from services.common.commit import CommitPolicy
 from services.common.config import KafkaSettings, ServiceSettings, env_float, env_int
 from services.common.logging import JsonLogger, kafka_logger
 
+SESSION_TIMEOUT_MS = 10_000
 # switchboard_loop_recoveries_total{reason}: why the loop rebuilt its clients in the process
 RECOVERY_REASONS = ("stalled", "partitions_lost", "transaction_failed", "producer_fatal")
 
@@ -92,7 +93,7 @@ def consumer_config(kafka: KafkaSettings, group_id: str, client_id: str) -> dict
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
-        "session.timeout.ms": 10_000,
+        "session.timeout.ms": SESSION_TIMEOUT_MS,
         "heartbeat.interval.ms": 2_000,
         "max.poll.interval.ms": 120_000,
         # How long the broker parks a fetch with nothing to return (librdkafka: 500 ms). Committed
@@ -280,6 +281,7 @@ class StreamLoop:
         self._delivery_errors: list[str] = []
         self._last_tick = 0.0
         self._lost = False
+        self._txn_member = ""  # the group member id of the last send_offsets (see _recover)
         # Recoveries in the last hour: past SWITCHBOARD_MAX_RECOVERIES_PER_HOUR the loop gives up and
         # the process exits non-zero (something is wrong that a rebuild does not fix).
         self._recoveries: list[float] = []
@@ -534,6 +536,8 @@ class StreamLoop:
                 if self._offsets:
                     offsets = self._offset_list()
                     group = self.consumer.consumer_group_metadata()
+                    # whose TxnOffsetCommit this is: a recovery waits for that member to leave the group
+                    self._txn_member = self.consumer.memberid() or self._txn_member
                     self._retry_step("send_offsets", functools.partial(
                         self.producer.send_offsets_to_transaction, offsets, group, self.CALL_TIMEOUT))
                 self._retry_step("commit", lambda: self.producer.commit_transaction(self.CALL_TIMEOUT))
@@ -600,22 +604,45 @@ class StreamLoop:
         self._reset_txn()
         self._lost = False
         old_consumer, old_producer, old_worker = self.consumer, self.producer, self._worker
+        members = {self._txn_member}
+        try:
+            members.add(old_consumer.memberid() or "")
+        except Exception as exc:  # noqa: BLE001 (a closed or broken consumer: its member id is the one above)
+            self.log.debug("member_id_unknown", error=type(exc).__name__)
+        members.discard("")
+        self._txn_member = ""
+        # Leave the group now (on a worker of its own: the loop's worker may be the one blocked).
+        closer = _Worker(f"kafka-close-{self._generation}")
         consumer_closed = False
-        if not old_worker.stuck:
-            try:  # leave the group now rather than after the session timeout
-                old_worker.call("consumer_close", old_consumer.close, 10.0)
-                consumer_closed = True
-            except Stalled:
-                pass
-            except Exception as exc:  # noqa: BLE001 (a broken client: abandoned below)
-                self.log.warning("consumer_close_failed", error=type(exc).__name__, detail=str(exc)[:200])
-                consumer_closed = True
+        try:
+            closer.call("consumer_close", old_consumer.close, 10.0)
+            consumer_closed = True
+        except Stalled:
+            pass
+        except Exception as exc:  # noqa: BLE001 (a broken client: abandoned below)
+            self.log.warning("consumer_close_failed", error=type(exc).__name__, detail=str(exc)[:200])
+            consumer_closed = True
+        closer.close()
         old_worker.close()
-        if old_worker.stuck:
-            # Still blocked inside librdkafka: keep the clients referenced (never destroyed under a
-            # running call); the new producer fences the old one.
+        if old_worker.stuck or not consumer_closed:
+            # Blocked inside librdkafka: kept referenced, never destroyed under a running call. The
+            # recovery cap bounds the leak.
             self._abandoned.append((None if consumer_closed else old_consumer, old_producer))
+        del old_producer, old_consumer
+        # New clients now (not started): an old producer that is not blocked is destroyed here, on
+        # the loop thread, as the previous references go. Kept alive instead, one whose timed-out
+        # call was never resumed hit an assertion inside librdkafka once the broker came back
+        # (rd_kafka_enq_once_del_source_return, SIGABRT); destroyed on another thread after a
+        # purge(), the same.
         self._new_clients()
+        # Fence the old producer only once its group member is gone. A blocked producer may still
+        # send its TxnOffsetCommit when the broker comes back: while the old member is in the group
+        # the coordinator accepts it, and if that happens after the new producer aborted the old
+        # transaction, those offsets stay pending for ever (the partition reads UNSTABLE_OFFSET_COMMIT
+        # and nobody consumes it; seen in the broker-restart test). Once the member is gone, it is
+        # refused (UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION); before, the abort clears it.
+        if members:
+            self._wait_member_gone(members, stop)
         while True:
             try:
                 self._init_producer(stop)
@@ -631,6 +658,27 @@ class StreamLoop:
         self._busy_since = None
         self.log.info("loop_recovered", reason=reason, generation=self._generation,
                       seconds=round(time.monotonic() - started, 2), abandoned_clients=len(self._abandoned))
+
+    def _wait_member_gone(self, members: set[str], stop: threading.Event) -> None:
+        """Until the old group member can no longer commit: the broker is reachable again and the
+        group's session timeout has passed since (the member's LeaveGroup may not have reached it).
+        Asking the group itself (AdminClient.describe_consumer_groups) while the broker was away hit
+        an assertion inside librdkafka (rd_kafka_enq_once_del_source_return, SIGABRT); a metadata
+        request does not go through the coordinator code."""
+        started = time.monotonic()
+        while not stop.is_set():
+            self._busy()
+            try:
+                self.producer.list_topics(timeout=5)  # a metadata request: returns within its timeout
+                break
+            except KafkaException:
+                time.sleep(0.5)
+        session = SESSION_TIMEOUT_MS / 1000.0 + 2.0
+        reachable = time.monotonic()
+        while not stop.is_set() and time.monotonic() - reachable < session:
+            self._busy()
+            time.sleep(0.5)
+        self.log.info("old_member_expired", members=len(members), seconds=round(time.monotonic() - started, 1))
 
     def _watchdog(self, stop: threading.Event) -> None:
         while not stop.wait(1.0):
