@@ -163,7 +163,6 @@ def test_three_broker_roll_under_traffic(own_cluster: ClusterHandle, tmp_path: P
                    "service_restarts": list(pipeline.restarts)}
         record("three_broker_roll", figures)
         assert len(ledger.published) == traffic.arrived > 0
-        assert roll_until - roll_from < duration - 10, "the roll outlasted the traffic: nothing measured after it"
         assert during, "no contact was assigned during the roll"
         assert ledger.violations() == [], pipeline.logs()
         assert pipeline.restarts == [], f"a service exited: {pipeline.restarts}\n{pipeline.logs()}"
