@@ -142,22 +142,26 @@ def kafka_libs(cache_dir: Path | None = None, log: Any = print) -> Path:
     return libs
 
 
-_SERVER_PROPERTIES = """\
+def _server_properties(quorum: str, replication: int, node_id: int = 1) -> str:
+    """server.properties of one KRaft node (broker and controller). `quorum` is its
+    controller.quorum.* line; restarts read `advertised.listeners` and that line back."""
+    min_isr = min(2, replication)
+    return f"""\
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+node.id={node_id}
+{quorum}
+listeners=PLAINTEXT://127.0.0.1:{{port}},CONTROLLER://127.0.0.1:{{controller_port}}
+advertised.listeners=PLAINTEXT://127.0.0.1:{{port}}
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
-log.dirs={data_dir}/kraft
+log.dirs={{data_dir}}/kraft
 num.partitions=1
-default.replication.factor=1
-offsets.topic.replication.factor=1
+default.replication.factor={replication}
+{"min.insync.replicas=2" + chr(10) if replication > 1 else ""}offsets.topic.replication.factor={replication}
 offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={replication}
+transaction.state.log.min.isr={min_isr}
 transaction.state.log.num.partitions=6
 # Topics are provisioned explicitly (services/common/topics.py), never auto-created.
 auto.create.topics.enable=false
@@ -166,6 +170,9 @@ log.cleaner.enable=true
 log.segment.bytes=16777216
 log.cleaner.min.compaction.lag.ms=0
 """
+
+
+_SERVER_PROPERTIES = _server_properties("controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}", 1)
 
 _LOG4J2 = """\
 Configuration:
@@ -242,32 +249,12 @@ def start_local_kafka(data_dir: Path | None = None, port: int | None = None, hea
     return handle
 
 
-_CLUSTER_PROPERTIES = """\
-process.roles=broker,controller
-node.id={node_id}
-controller.quorum.voters={voters}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-log.dirs={data_dir}/kraft
-num.partitions=1
-default.replication.factor=3
-min.insync.replicas=2
-offsets.topic.replication.factor=3
-offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-transaction.state.log.num.partitions=6
-auto.create.topics.enable=false
-group.initial.rebalance.delay.ms=0
-log.cleaner.enable=true
-log.segment.bytes=16777216
-log.cleaner.min.compaction.lag.ms=0
-# a node stopped for a roll hands its leaderships over first (controlled shutdown, the default)
-controlled.shutdown.enable=true
-"""
+
+
+def _cluster_properties(node_id: int, voters: str) -> str:
+    """A node of the local cluster: replication factor 3, min.insync.replicas 2; a node stopped for a
+    roll hands its leaderships over first (controlled shutdown, Kafka's default)."""
+    return _server_properties(f"controller.quorum.voters={voters}", 3, node_id)
 
 
 @dataclass
@@ -389,8 +376,8 @@ def start_local_cluster(nodes: int = 3, root: Path | None = None, heap: str = "5
         data = base / f"node-{i + 1}"
         data.mkdir(parents=True, exist_ok=True)
         props = data / "server.properties"
-        props.write_text(_CLUSTER_PROPERTIES.format(node_id=i + 1, voters=voters, port=port,
-                                                    controller_port=controller_port, data_dir=data))
+        props.write_text(_cluster_properties(i + 1, voters).format(port=port, controller_port=controller_port,
+                                                                   data_dir=data))
         fmt = subprocess.run([*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c",
                               str(props)], capture_output=True, text=True, timeout=120)
         if fmt.returncode != 0:
