@@ -25,6 +25,7 @@ from tests.reliability.harness import (
     SERVICES,
     TENANTS,
     BusyCore,
+    Ledger,
     Pipeline,
     Traffic,
     assignment_latencies,
@@ -112,10 +113,7 @@ def test_broker_restart_under_traffic_with_a_busy_core(own_broker: BrokerHandle,
                    "broker_back_to_all_accounted_seconds": round(accounted_after, 1),
                    "in_process_recoveries": recoveries, "service_restarts": list(pipeline.restarts)}
         record(f"broker_restart_sigkill_run{run}", figures)
-        assert len(ledger.published) == traffic.arrived > 0
-        assert ledger.violations() == [], pipeline.logs()
-        assert pipeline.restarts == [], f"a service exited: {pipeline.restarts}\n{pipeline.logs()}"
-        assert sorted(pipeline.alive()) == sorted(SERVICES), pipeline.logs()
+        _assert_nothing_lost_nothing_doubled_no_exit(ledger, traffic, pipeline)
     finally:
         if supervisor is not None:
             supervisor.set()
@@ -162,15 +160,19 @@ def test_three_broker_roll_under_traffic(own_cluster: ClusterHandle, tmp_path: P
                    "in_process_recoveries": {p.name: _recoveries(p.log()) for p in pipeline.all()},
                    "service_restarts": list(pipeline.restarts)}
         record("three_broker_roll", figures)
-        assert len(ledger.published) == traffic.arrived > 0
         assert during, "no contact was assigned during the roll"
-        assert ledger.violations() == [], pipeline.logs()
-        assert pipeline.restarts == [], f"a service exited: {pipeline.restarts}\n{pipeline.logs()}"
-        assert sorted(pipeline.alive()) == sorted(SERVICES), pipeline.logs()
+        _assert_nothing_lost_nothing_doubled_no_exit(ledger, traffic, pipeline)
     finally:
         if supervisor is not None:
             supervisor.set()
         pipeline.stop_all()
+
+
+def _assert_nothing_lost_nothing_doubled_no_exit(ledger: Ledger, traffic: Traffic, pipeline: Pipeline) -> None:
+    assert len(ledger.published) == traffic.arrived > 0
+    assert ledger.violations() == [], pipeline.logs()
+    assert pipeline.restarts == [], f"a service exited: {pipeline.restarts}\n{pipeline.logs()}"
+    assert sorted(pipeline.alive()) == sorted(SERVICES), pipeline.logs()
 
 
 def _recoveries(log: str) -> int:
