@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import TypeVar
 
@@ -52,9 +53,20 @@ def new_envelope(
     return env
 
 
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
+
+
 def derived_event_id(parent_event_id: str, suffix: str) -> str:
-    """A deterministic id for an event derived from another: replays produce the same id."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{parent_event_id}/{suffix}"))
+    """A deterministic id for an event derived from another: replays produce the same id.
+
+    The same value as ``str(uuid.uuid5(uuid.NAMESPACE_URL, f"{parent}/{suffix}"))`` (RFC 4122
+    name-based, SHA-1) without building a UUID object: a quarter of the cost, and routing makes
+    two or three of these per input."""
+    digest = bytearray(hashlib.sha1(_URL_NAMESPACE + f"{parent_event_id}/{suffix}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def decode(message_type: type[M], data: bytes | None) -> M:
