@@ -17,6 +17,7 @@ loop rebuild its clients in the process (see StreamLoop), not exit.
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import queue
@@ -117,15 +118,16 @@ def make_producer(kafka: KafkaSettings, client_id: str) -> Producer:
 
 
 def produce_all(producer: Producer, outputs: Sequence[Output], on_delivery: Callable[..., None] | None = None) -> None:
+    produce = producer.produce
     for out in outputs:
         while True:
             try:
-                producer.produce(out.topic, value=out.value, key=out.key, headers=out.headers,
-                                 on_delivery=on_delivery)
+                produce(out.topic, value=out.value, key=out.key, headers=out.headers, on_delivery=on_delivery)
                 break
             except BufferError:  # local queue full: let deliveries drain (back-pressure)
                 producer.poll(0.05)
-        producer.poll(0)
+    # Serve delivery reports once per call, not per record (a poll per record was 3 % of routing's CPU).
+    producer.poll(0)
 
 
 def offsets_for_times(consumer: Consumer, wanted: list[TopicPartition], timeout: float = 60.0
@@ -450,7 +452,7 @@ class StreamLoop:
                 if not self._open:
                     self._begin()
                 for m in good:
-                    metrics.EVENTS_CONSUMED.labels(self.service, m.topic()).inc()
+                    metrics.child(metrics.EVENTS_CONSUMED, self.service, m.topic()).inc()
                     self._produce(self._handle(m))
                     topic, partition, offset = str(m.topic()), int(m.partition() or 0), int(m.offset() or 0)
                     self._offsets[(topic, partition)] = offset + 1
@@ -501,17 +503,17 @@ class StreamLoop:
         finally:
             self._busy_since = None
         done = time.perf_counter()
-        metrics.COMMIT_SECONDS.labels(self.service).observe(done - started)
+        metrics.child(metrics.COMMIT_SECONDS, self.service).observe(done - started)
         self.policy.committed(time.monotonic())
-        for out in self._outputs:
-            metrics.EVENTS_PRODUCED.labels(self.service, out.topic).inc()
+        for topic, n in collections.Counter(out.topic for out in self._outputs).items():
+            metrics.child(metrics.EVENTS_PRODUCED, self.service, topic).inc(n)
         if self._inputs:
-            metrics.PROCESSING_SECONDS.labels(self.service).observe(done - self._opened_at)
-            metrics.TRANSACTION_INPUTS.labels(self.service).observe(len(self._inputs))
+            metrics.child(metrics.PROCESSING_SECONDS, self.service).observe(done - self._opened_at)
+            metrics.child(metrics.TRANSACTION_INPUTS, self.service).observe(len(self._inputs))
             done_ms = time.time() * 1000.0
             for topic, ts in self._inputs:
                 if ts > 0:
-                    metrics.EVENT_LATENCY_SECONDS.labels(self.service, topic).observe(
+                    metrics.child(metrics.EVENT_LATENCY_SECONDS, self.service, topic).observe(
                         max(0.0, done_ms - ts) / 1000.0)
         self._reset_txn()
 
@@ -541,7 +543,7 @@ class StreamLoop:
                     self._retry_step("send_offsets", functools.partial(
                         self.producer.send_offsets_to_transaction, offsets, group, self.CALL_TIMEOUT))
                 self._retry_step("commit", lambda: self.producer.commit_transaction(self.CALL_TIMEOUT))
-                metrics.TRANSACTIONS.labels(self.service, "committed").inc()
+                metrics.child(metrics.TRANSACTIONS, self.service, "committed").inc()
                 return
             except KafkaException as exc:
                 err = exc.args[0]

@@ -17,6 +17,7 @@ from services.common.dlq import Reject, check_schema_version
 from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
+from services.common.metrics import child
 from services.routing import adapter, metrics
 from services.routing import domain as d
 from services.routing.engine import RoutingEngine
@@ -247,48 +248,48 @@ class RoutingHandler:
         labels = (o.tenant_id, o.queue_id, o.channel.value)
         kind = o.kind
         if kind == d.LifecycleKind.QUEUED:
-            metrics.OFFERED.labels(*labels).inc()
+            child(metrics.OFFERED, *labels).inc()
             if ctx is not None and ctx.contact.WhichOneof("detail") == "voice":
-                metrics.IVR.labels(*labels).observe(ctx.contact.voice.ivr_seconds)
+                child(metrics.IVR, *labels).observe(ctx.contact.voice.ivr_seconds)
         elif kind == d.LifecycleKind.ASSIGNED:
             if o.reason == "callback":  # the engine does not count callbacks as answered either
-                metrics.CALLBACKS_ASSIGNED.labels(*labels).inc()
+                child(metrics.CALLBACKS_ASSIGNED, *labels).inc()
             else:
-                metrics.ANSWERED.labels(*labels).inc()
-                metrics.WAIT.labels(*labels, "answered").observe(o.wait_seconds)
+                child(metrics.ANSWERED, *labels).inc()
+                child(metrics.WAIT, *labels, "answered").observe(o.wait_seconds)
                 if sl_seconds is not None and o.wait_seconds <= sl_seconds:
-                    metrics.ANSWERED_WITHIN_SL.labels(*labels).inc()
+                    child(metrics.ANSWERED_WITHIN_SL, *labels).inc()
         elif kind == d.LifecycleKind.CALLBACK_SCHEDULED:
-            metrics.CALLBACKS.labels(*labels).inc()
+            child(metrics.CALLBACKS, *labels).inc()
         elif kind == d.LifecycleKind.OFFLINE_MESSAGE:
-            metrics.OFFLINE_MESSAGES.labels(*labels).inc()
+            child(metrics.OFFLINE_MESSAGES, *labels).inc()
         elif kind == d.LifecycleKind.OVERFLOWED:
-            metrics.OVERFLOWED.labels(*labels, o.reason or "unspecified").inc()
+            child(metrics.OVERFLOWED, *labels, o.reason or "unspecified").inc()
         elif kind == d.LifecycleKind.TRANSFERRED:
-            metrics.TRANSFERRED.labels(*labels, "true" if o.agent_id else "false").inc()
+            child(metrics.TRANSFERRED, *labels, "true" if o.agent_id else "false").inc()
             if o.answered:  # an agent's leg ended in the transfer: it was handled, like an end
-                metrics.TALK.labels(*labels).inc(o.talk_seconds)
-                metrics.HOLD.labels(*labels).inc(o.hold_seconds)
-                metrics.WRAP.labels(*labels).inc(o.wrap_seconds)
-                metrics.HANDLE.labels(*labels).observe(o.talk_seconds + o.hold_seconds + o.wrap_seconds)
+                child(metrics.TALK, *labels).inc(o.talk_seconds)
+                child(metrics.HOLD, *labels).inc(o.hold_seconds)
+                child(metrics.WRAP, *labels).inc(o.wrap_seconds)
+                child(metrics.HANDLE, *labels).observe(o.talk_seconds + o.hold_seconds + o.wrap_seconds)
         elif kind == d.LifecycleKind.ABANDONED:
-            metrics.ABANDONED.labels(*labels).inc()
-            metrics.WAIT.labels(*labels, "abandoned").observe(o.wait_seconds)
+            child(metrics.ABANDONED, *labels).inc()
+            child(metrics.WAIT, *labels, "abandoned").observe(o.wait_seconds)
             if o.reason == "short":
-                metrics.SHORT_ABANDONED.labels(*labels).inc()
+                child(metrics.SHORT_ABANDONED, *labels).inc()
             elif sl_seconds is not None and o.wait_seconds > sl_seconds:
-                metrics.ABANDONED_AFTER_SL.labels(*labels).inc()
+                child(metrics.ABANDONED_AFTER_SL, *labels).inc()
         elif kind == d.LifecycleKind.VOICEMAIL:
-            metrics.VOICEMAIL.labels(*labels).inc()
+            child(metrics.VOICEMAIL, *labels).inc()
         elif kind == d.LifecycleKind.REJECTED:
-            metrics.REJECTED.labels(*labels, o.reason or "unspecified").inc()
+            child(metrics.REJECTED, *labels, o.reason or "unspecified").inc()
         elif kind == d.LifecycleKind.ENDED and o.answered:
-            metrics.ENDED.labels(*labels).inc()
-            metrics.TALK.labels(*labels).inc(o.talk_seconds)
-            metrics.HOLD.labels(*labels).inc(o.hold_seconds)
-            metrics.WRAP.labels(*labels).inc(o.wrap_seconds)
-            metrics.HANDLE.labels(*labels).observe(o.talk_seconds + o.hold_seconds + o.wrap_seconds)
+            child(metrics.ENDED, *labels).inc()
+            child(metrics.TALK, *labels).inc(o.talk_seconds)
+            child(metrics.HOLD, *labels).inc(o.hold_seconds)
+            child(metrics.WRAP, *labels).inc(o.wrap_seconds)
+            child(metrics.HANDLE, *labels).observe(o.talk_seconds + o.hold_seconds + o.wrap_seconds)
             if o.agent_id and metrics.per_agent():
-                metrics.AGENT_HANDLED.labels(o.tenant_id, o.agent_id, o.channel.value).inc()
-                metrics.AGENT_HANDLE_SECONDS.labels(o.tenant_id, o.agent_id, o.channel.value).inc(
+                child(metrics.AGENT_HANDLED, o.tenant_id, o.agent_id, o.channel.value).inc()
+                child(metrics.AGENT_HANDLE_SECONDS, o.tenant_id, o.agent_id, o.channel.value).inc(
                     o.talk_seconds + o.hold_seconds + o.wrap_seconds)
