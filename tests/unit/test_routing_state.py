@@ -49,3 +49,21 @@ def test_changes_become_records_and_tombstones() -> None:
     assert outs[1].value is None and parse_key(outs[1].key or b"") == ("acme", "contact", "c1")
     # Records are canonical: the same record always encodes to the same bytes.
     assert encode_record({"b": 1, "a": 2}) == encode_record({"a": 2, "b": 1})
+
+
+@given(st.text(max_size=30), st.text(max_size=12), st.text(max_size=40))
+def test_state_key_is_the_json_array_whatever_the_ids_contain(tenant: str, kind: str, entity: str) -> None:
+    try:
+        expected = json.dumps([tenant, kind, entity], separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # lone surrogates: not encodable either way
+        return
+    assert state_key(tenant, kind, entity) == expected
+    assert parse_key(expected) == (tenant, kind, entity)
+
+
+def test_parse_key_takes_any_json_spelling_and_refuses_what_is_not_three_strings() -> None:
+    assert parse_key(b'[ "acme" , "agent", "a\\u0022b" ]') == ("acme", "agent", 'a"b')
+    assert parse_key('["acme","agent","é"]'.encode()) == ("acme", "agent", "é")
+    for bad in (b'["acme","agent"]', b'["a","b","c","d"]', b'{"a":1}', b'["a","b",3]', b"[\"a\",\"b\",\"c\x01\"]"):
+        with pytest.raises(ValueError):
+            parse_key(bad)
