@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import grpc
 from confluent_kafka import KafkaError, Message, Producer
@@ -163,7 +162,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
 
     # -- watch --------------------------------------------------------------------------------
 
-    def _on_state_change(self, tenant: str, kind: str, entity_id: str, record: dict[str, Any] | None) -> None:
+    def _on_state_change(self, tenant: str, kind: str, entity_id: str, _value: bytes | None) -> None:
         """Reader thread: hands agent changes to every watcher of the tenant."""
         if kind != "agent":
             return

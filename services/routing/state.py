@@ -34,7 +34,9 @@ from services.common.logging import JsonLogger, kafka_logger
 JSON_HEADERS = [("content-type", b"application/json")]
 
 Change = tuple[str, str, str, dict[str, Any] | None]  # (tenant_id, kind, entity_id, record or None)
-Listener = Callable[[str, str, str, dict[str, Any] | None], None]
+# (tenant_id, kind, entity_id, the record as written or None when deleted): decoding is left to
+# the listener (record()), since most changes interest nobody
+Listener = Callable[[str, str, str, bytes | None], None]
 
 
 _NEEDS_ESCAPE = re.compile(r"[\x00-\x1f\\]")  # and '"', counted below
@@ -217,32 +219,44 @@ class StateStore:
         self._thread.join(timeout=10)
         self._offsets.close()
 
-    def _apply(self, key: bytes, value: bytes | None) -> None:
-        try:
-            tenant, kind, entity = parse_key(key)
-        except (ValueError, UnicodeDecodeError):
-            self.decode_errors += 1
-            return
+    def _apply(self, batch: list[tuple[bytes, bytes | None]], ends: dict[int, int]) -> None:
+        """One consumed batch under one lock (per record, the lock and the wake-ups were most of the
+        reader's cost: it reads back every record this replica writes)."""
+        parsed = []
+        for key, value in batch:
+            try:
+                tenant, kind, entity = parse_key(key)
+            except (ValueError, UnicodeDecodeError):
+                self.decode_errors += 1
+                continue
+            parsed.append((tenant, kind, entity, value))
         with self._cond:
-            entities = self._tenants.setdefault(tenant, {})
-            if value is None:
-                entities.pop((kind, entity), None)
-                if not entities:
-                    del self._tenants[tenant]
-            else:
-                entities[(kind, entity)] = value
-            self._versions[tenant] = self._versions.get(tenant, 0) + 1
+            tenants, versions = self._tenants, self._versions
+            for tenant, kind, entity, value in parsed:
+                entities = tenants.get(tenant)
+                if entities is None:
+                    entities = tenants[tenant] = {}
+                if value is None:
+                    entities.pop((kind, entity), None)
+                    if not entities:
+                        del tenants[tenant]
+                else:
+                    entities[(kind, entity)] = value
+                versions[tenant] = versions.get(tenant, 0) + 1
+            for partition, offset in ends.items():
+                if offset > self._end.get(partition, -1):
+                    self._end[partition] = offset
+            if ends:
+                self._cond.notify_all()
             listeners = list(self._listeners)
         if not listeners:
             return
-        record = None if value is None else self._decode(value)
-        if value is not None and record is None:
-            return
-        for listener in listeners:
-            try:
-                listener(tenant, kind, entity, record)
-            except Exception as exc:  # a broken watcher must not stop the reader
-                self._log.warning("state_listener_failed", error=type(exc).__name__)
+        for tenant, kind, entity, value in parsed:
+            for listener in listeners:
+                try:
+                    listener(tenant, kind, entity, value)
+                except Exception as exc:  # a broken watcher must not stop the reader
+                    self._log.warning("state_listener_failed", error=type(exc).__name__)
 
     def _run(self) -> None:
         meta = self._consumer.list_topics(self.topic, timeout=30)
@@ -252,26 +266,28 @@ class StateStore:
         started = time.monotonic()
         loaded = False
         while not self._stop.is_set():
+            batch: list[tuple[bytes, bytes | None]] = []
+            ends: dict[int, int] = {}  # partition -> offset read up to (this batch)
+            eof = False
             for msg in self._consumer.consume(1000, timeout=0.2):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        with self._cond:
-                            self._end[msg.partition()] = msg.offset()
-                            self._cond.notify_all()
-                            done = len(self._end) == len(self._partitions)
-                        if done and not loaded:
-                            loaded = True
-                            self._log.info("routing_state_loaded", tenants=len(self.tenants()),
-                                           seconds=round(time.monotonic() - started, 3))
+                        ends[msg.partition()] = msg.offset()
+                        eof = True
                     else:
                         self._log.warning("state_reader_error", error=str(err))
                     continue
                 key = msg.key()
                 if key is not None:
-                    self._apply(key, msg.value())
+                    batch.append((key, msg.value()))
+                ends[msg.partition()] = msg.offset() + 1
+            if batch or ends:
+                self._apply(batch, ends)
+            if eof and not loaded:
                 with self._cond:
-                    if msg.offset() + 1 > self._end.get(msg.partition(), -1):
-                        self._end[msg.partition()] = msg.offset() + 1
-                        self._cond.notify_all()
+                    loaded = len(self._end) == len(self._partitions)
+                if loaded:
+                    self._log.info("routing_state_loaded", tenants=len(self.tenants()),
+                                   seconds=round(time.monotonic() - started, 3))
         self._consumer.close()
