@@ -283,6 +283,7 @@ class StreamLoop:
         self._delivery_errors: list[str] = []
         self._last_tick = 0.0
         self._lost = False
+        self._subscribed: Consumer | None = None  # the consumer whose rebalance callbacks count
         self._txn_member = ""  # the group member id of the last send_offsets (see _recover)
         # Recoveries in the last hour: past SWITCHBOARD_MAX_RECOVERIES_PER_HOUR the loop gives up and
         # the process exits non-zero (something is wrong that a rebuild does not fix).
@@ -338,11 +339,24 @@ class StreamLoop:
                 time.sleep(0.5)
 
     def _subscribe(self) -> None:
+        self._lost = False
+        self._subscribed = self.consumer
         self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked,
                                 on_lost=self._partitions_lost)
 
     # -- rebalance ---------------------------------------------------------------------------
+    def _stale(self, consumer: Consumer, event: str) -> bool:
+        """A callback of a consumer the loop has given up (closed during a recovery): its partitions
+        and state were dropped already, and acting on it would disturb the new one (a late on_lost
+        once made the loop recover a second time, 13 s more, right after the first)."""
+        if consumer is self._subscribed:
+            return False
+        self.log.info("stale_rebalance_callback", callback=event)
+        return True
+
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._stale(consumer, "assign"):
+            return
         self.log.info("partitions_assigned", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
         self._assignment.update({(p.topic, p.partition): TopicPartition(p.topic, p.partition) for p in partitions})
         if self._on_assign:
@@ -351,6 +365,8 @@ class StreamLoop:
         self.assigned.set()
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._stale(consumer, "revoke"):
+            return
         self.log.info("partitions_revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
         # What was processed from these partitions is committed before they go (still our generation).
         if self._open and not self._lost:
@@ -360,6 +376,8 @@ class StreamLoop:
     def _partitions_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # The group moved on without us (session or poll interval exceeded): the open transaction can
         # no longer commit these partitions' offsets. Recover after poll() returns.
+        if self._stale(consumer, "lost"):
+            return
         self.log.warning("partitions_lost", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
         self._lost = True
         self._drop(partitions)
@@ -604,7 +622,7 @@ class StreamLoop:
             if owned and self._on_revoke:
                 self._on_revoke(owned)
         self._reset_txn()
-        self._lost = False
+        self._subscribed = None  # from now on, the old consumer's callbacks are ignored (_stale)
         old_consumer, old_producer, old_worker = self.consumer, self.producer, self._worker
         members = {self._txn_member}
         try:
@@ -626,7 +644,8 @@ class StreamLoop:
             consumer_closed = True
         closer.close()
         old_worker.close()
-        if old_worker.stuck or not consumer_closed:
+        abandoned = old_worker.stuck or not consumer_closed
+        if abandoned:
             # Blocked inside librdkafka: kept referenced, never destroyed under a running call. The
             # recovery cap bounds the leak.
             self._abandoned.append((None if consumer_closed else old_consumer, old_producer))
@@ -643,7 +662,9 @@ class StreamLoop:
         # transaction, those offsets stay pending for ever (the partition reads UNSTABLE_OFFSET_COMMIT
         # and nobody consumes it; seen in the broker-restart test). Once the member is gone, it is
         # refused (UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION); before, the abort clears it.
-        if members:
+        # A producer destroyed above sends nothing more: no wait then (partitions lost, a failed
+        # transaction), which saved the session timeout, 12 s, on most recoveries of a broker restart.
+        if members and abandoned:
             self._wait_member_gone(members, stop)
         while True:
             try:
