@@ -22,7 +22,7 @@ from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop, producer_config
 from services.common.logging import kafka_logger
 from services.common.reload import ReloadWatch
-from services.common.runtime import Runtime
+from services.common.runtime import Runtime, freeze_startup_objects
 from services.routing import metrics as routing_metrics
 from services.routing.collector import EngineCollector
 from services.routing.engine import RoutingEngine
@@ -121,6 +121,7 @@ def main() -> int:
             rt.log.warning("grpc_insecure", detail=warning)
         for name in ("", SERVICE_NAME):
             await health.set(name, NOT_SERVING)
+        freeze_startup_objects()
         thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)
         thread.start()
         serving = False

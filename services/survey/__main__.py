@@ -12,7 +12,7 @@ from services.common.diskmap import DiskMap
 from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop
 from services.common.reload import ReloadWatch
-from services.common.runtime import Runtime
+from services.common.runtime import Runtime, freeze_startup_objects
 from services.common.table import CompactedTable
 from services.survey.grpc_api import NOT_SERVING, SERVICE_NAME, SERVING, SurveyServicer, build_server
 from services.survey.handler import SurveyHandler, Topics
@@ -130,6 +130,7 @@ def main() -> int:
             rt.log.warning("grpc_insecure", detail=warning)
         for name in ("", SERVICE_NAME):
             await health.set(name, NOT_SERVING)
+        freeze_startup_objects()
         thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)
         thread.start()
         serving = False
