@@ -18,13 +18,13 @@ from services.common.config import ConfigError
 from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop, producer_config
 from services.common.logging import kafka_logger
-from services.common.runtime import Runtime
+from services.common.runtime import Runtime, freeze_startup_objects
 from services.ingestion import metrics
 from services.ingestion.config import IngestionConfig
 from services.ingestion.dedupe import Deduplicator
 from services.ingestion.grpc_api import NOT_SERVING, SERVICE_NAME, SERVING, IngestServicer, build_server
 from services.ingestion.handler import IngestionHandler
-from services.ingestion.seen import load_seen
+from services.ingestion.seen import iter_seen
 
 
 def main() -> int:
@@ -42,7 +42,7 @@ def main() -> int:
     rt.start_http(lambda: False)  # scrapeable while the dedupe ids load; not ready yet
     now = time.time()
     try:
-        held = dedupe.load(load_seen(k, dedupe_topic, now - config.dedupe_window_seconds, rt.log), now)
+        held = dedupe.load(iter_seen(k, dedupe_topic, now - config.dedupe_window_seconds, rt.log), now)
     except Exception as exc:
         rt.log.error("service_failed", error=type(exc).__name__, detail=str(exc)[:500])
         return 1
@@ -57,7 +57,7 @@ def main() -> int:
         # been committed, so hold exactly the committed ones again, as after a restart.
         at = time.time()
         dedupe.clear()
-        held = dedupe.load(load_seen(k, dedupe_topic, at - config.dedupe_window_seconds, rt.log), at)
+        held = dedupe.load(iter_seen(k, dedupe_topic, at - config.dedupe_window_seconds, rt.log), at)
         rt.log.info("dedupe_reloaded", ids=held)
 
     loop = StreamLoop(rt.settings, [inbound_topic], handler, rt.log,
@@ -85,6 +85,7 @@ def main() -> int:
             rt.log.warning("grpc_insecure", detail=warning)
         for name in ("", SERVICE_NAME):
             await health.set(name, NOT_SERVING)
+        freeze_startup_objects()
         thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)
         thread.start()
         serving = False

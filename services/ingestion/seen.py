@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
 
@@ -25,6 +26,14 @@ def encode_seen(at: float) -> bytes:
 def load_seen(kafka: KafkaSettings, topic: str, since: float, log: JsonLogger, timeout: float = 120.0
               ) -> list[tuple[str, float]]:
     """(key, seen_at) for every id recorded since `since` (epoch seconds), in partition order."""
+    return list(iter_seen(kafka, topic, since, log, timeout))
+
+
+def iter_seen(kafka: KafkaSettings, topic: str, since: float, log: JsonLogger, timeout: float = 120.0
+              ) -> Iterator[tuple[str, float]]:
+    """As `load_seen`, one id at a time as read: a window of ids (millions) is never a list in the
+    heap on its way to the on-disk Deduplicator. The consumer closes when the iterator is exhausted
+    or closed."""
     consumer = Consumer({
         **kafka.client_config(),
         "group.id": f"ingestion-dedupe-loader-{uuid.uuid4().hex}",  # never committed
@@ -33,7 +42,7 @@ def load_seen(kafka: KafkaSettings, topic: str, since: float, log: JsonLogger, t
         "isolation.level": "read_committed",
         "logger": kafka_logger(log),
     })
-    out: list[tuple[str, float]] = []
+    count = 0
     started = time.monotonic()
     try:
         meta = consumer.list_topics(topic, timeout=30)
@@ -59,10 +68,11 @@ def load_seen(kafka: KafkaSettings, topic: str, since: float, log: JsonLogger, t
                 if key is None or value is None:
                     continue
                 try:
-                    out.append((key.decode(), float(value)))
+                    item = (key.decode(), float(value))
                 except (UnicodeDecodeError, ValueError):
                     continue
+                count += 1
+                yield item
     finally:
         consumer.close()
-    log.info("dedupe_loaded", topic=topic, ids=len(out), seconds=round(time.monotonic() - started, 3))
-    return out
+    log.info("dedupe_loaded", topic=topic, ids=count, seconds=round(time.monotonic() - started, 3))
