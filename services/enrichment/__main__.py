@@ -81,7 +81,7 @@ def main() -> int:
 
     def on_assign(parts: list[TopicPartition]) -> None:
         # Another process may have enriched these customers until now: take over its committed history.
-        handler.history = read_history(k, history_topic, rt.log)
+        read_history(k, history_topic, rt.log, into=handler.history)
 
     watch = ReloadWatch(rules_file, reload_interval)
 

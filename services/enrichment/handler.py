@@ -16,7 +16,7 @@ from services.common.kafka import Output
 from services.common.logging import JsonLogger
 from services.enrichment import metrics
 from services.enrichment.config import RulesConfig
-from services.enrichment.history import history_key
+from services.enrichment.history import HistoryStore, history_key
 from services.enrichment.rules import apply_lifecycle, enrich
 from services.ingestion.parse import CHANNEL_NAMES
 from switchboard.v1 import contact_pb2, routing_pb2
@@ -28,13 +28,15 @@ _PB = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
 class EnrichmentHandler:
     def __init__(self, profiles: ProfileLookup, rules: RulesConfig, out_topic: str,
                  history_topic: str | None = None, lifecycle_topic: str | None = None,
-                 erasures_topic: str | None = None, log: JsonLogger | None = None) -> None:
+                 erasures_topic: str | None = None, log: JsonLogger | None = None,
+                 history: HistoryStore | None = None) -> None:
         self.profiles = profiles
         self.rules = rules
         self.out_topic = out_topic
         self.history_topic = history_topic
         self.lifecycle_topic = lifecycle_topic
-        self.history: dict[str, contact_pb2.CustomerHistory] = {}
+        # each customer's recent contacts, on local disk (see services/enrichment/history.py)
+        self.history = history if history is not None else HistoryStore()
         self.erasures_topic = erasures_topic
         self.log = log
         self._profiles_erased: list[str] = []  # customer ids whose profile was tombstoned (table thread)
@@ -68,16 +70,17 @@ class EnrichmentHandler:
                 metrics.TAGS.labels(tenant, tag).inc()
         out = [Output(self.out_topic, tenant.encode(), enriched.SerializeToString(), _PB)]
         if history is not None:
-            self.history[key] = history
+            raw = history.SerializeToString()
+            self.history.put_raw(key, raw)
             if self.history_topic:
-                out.append(Output(self.history_topic, key.encode(), history.SerializeToString(), _PB))
+                out.append(Output(self.history_topic, key.encode(), raw, _PB))
         return out
 
     # -- erasure ------------------------------------------------------------------------------
 
     def _tombstones(self, keys: list[str]) -> list[Output]:
         for key in keys:
-            self.history.pop(key, None)
+            self.history.discard(key)
         if not self.history_topic:
             return []
         return [Output(self.history_topic, key.encode(), None, _PB) for key in keys]
@@ -108,7 +111,7 @@ class EnrichmentHandler:
         for customer in dict.fromkeys(customers):
             if not still_erased(customer):
                 continue
-            keys = [k for k in self.history if k.partition("/")[2] == customer]
+            keys = self.history.keys_of_customer(customer)
             out += self._tombstones(keys)
             if keys and self.log is not None:
                 self.log.info("customer_history_erased", customer_hash=customer_hash(customer), keys=len(keys),
@@ -125,6 +128,8 @@ class EnrichmentHandler:
         history = self.history.get(key)
         if history is None or not ev.customer_id or not apply_lifecycle(history, ev):
             return []
+        raw = history.SerializeToString()
+        self.history.put_raw(key, raw)  # a copy was changed: store it again
         if not self.history_topic:
             return []
-        return [Output(self.history_topic, key.encode(), history.SerializeToString(), _PB)]
+        return [Output(self.history_topic, key.encode(), raw, _PB)]

@@ -1,21 +1,32 @@
-"""Customers' recent contacts, kept in memory and in the compacted enrichment.history.v1.
+"""Customers' recent contacts, kept on local disk and in the compacted enrichment.history.v1.
 
 The handler writes a customer's whole history (small: at most `history.max_contacts`) in the same
 Kafka transaction as the enriched contact, so the topic holds exactly what was committed. On every
 partition assignment the table is read again from the topic (read_committed, to its end) before a
 contact is processed: after a restart or a rebalance, repeat detection still counts the contacts
 another process (or this one before it died) enriched.
+
+Memory: the table grows with the number of customers who contacted in the last `history.days` (30
+by default) -- with the traffic times the retention. A CustomerHistory held as a protobuf message
+costs several KiB (upb arena and Python object) for a few hundred bytes serialized, so the table
+lives on local disk (`HistoryStore`: SQLite, SWITCHBOARD_STATE_DIR, a bounded page cache, like
+survey's open surveys, services/common/diskmap.py), holding the changelog's bytes; a history is
+decoded when a contact of that customer is enriched. The file is a cache of the topic, rebuilt at
+every assignment.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.codec import DecodeFailure, decode
 from services.common.config import KafkaSettings
+from services.common.diskmap import connect, state_dir
 from services.common.logging import JsonLogger, kafka_logger
 from switchboard.v1 import contact_pb2
 
@@ -24,8 +35,83 @@ def history_key(tenant: str, customer_id: str) -> str:
     return f"{tenant}/{customer_id}"
 
 
-def read_history(kafka: KafkaSettings, topic: str, log: JsonLogger, timeout: float = 300.0
-                 ) -> dict[str, contact_pb2.CustomerHistory]:
+class HistoryStore(MutableMapping[str, contact_pb2.CustomerHistory]):
+    """history_key -> CustomerHistory on local disk, stored serialized (decoded on every read: a
+    message read is a copy, so a change is kept only by storing it again). The stream loop's
+    thread is the only user."""
+
+    def __init__(self, path: Path | None = None, cache_mib: int = 16) -> None:
+        self.path = path or state_dir("enrichment") / "history.sqlite"
+        self._db = connect(self.path, cache_mib)
+        self._db.execute("CREATE TABLE IF NOT EXISTS history (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
+        self._len = self._db.execute("SELECT count(*) FROM history").fetchone()[0]
+
+    def raw(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT v FROM history WHERE k = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def __getitem__(self, key: str) -> contact_pb2.CustomerHistory:
+        raw = self.raw(key)
+        if raw is None:
+            raise KeyError(key)
+        return contact_pb2.CustomerHistory.FromString(raw)
+
+    def __contains__(self, key: object) -> bool:
+        return self._db.execute("SELECT 1 FROM history WHERE k = ?", (key,)).fetchone() is not None
+
+    def put_raw(self, key: str, value: bytes) -> None:
+        """Store a serialized CustomerHistory (the bytes written to the topic: no second encoding)."""
+        cur = self._db.execute("UPDATE history SET v = ? WHERE k = ?", (value, key))
+        if cur.rowcount == 0:
+            self._db.execute("INSERT INTO history (k, v) VALUES (?, ?)", (key, value))
+            self._len += 1
+
+    def __setitem__(self, key: str, history: contact_pb2.CustomerHistory) -> None:
+        self.put_raw(key, history.SerializeToString())
+
+    def __delitem__(self, key: str) -> None:
+        cur = self._db.execute("DELETE FROM history WHERE k = ?", (key,))
+        if cur.rowcount == 0:
+            raise KeyError(key)
+        self._len -= 1
+
+    def discard(self, key: str) -> None:
+        if self._db.execute("DELETE FROM history WHERE k = ?", (key,)).rowcount:
+            self._len -= 1
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([r[0] for r in self._db.execute("SELECT k FROM history ORDER BY k")])
+
+    def __len__(self) -> int:
+        return self._len
+
+    def keys_of_customer(self, customer_id: str) -> list[str]:
+        """Every key of the customer, whatever the tenant (keys are tenant/customer; a tenant id
+        has no '/'). A scan, for the rare profile tombstone."""
+        return [r[0] for r in self._db.execute(
+            "SELECT k FROM history WHERE substr(k, instr(k, '/') + 1) = ? ORDER BY k", (customer_id,))]
+
+    def clear(self) -> None:
+        self._db.execute("DELETE FROM history")
+        self._len = 0
+
+    def begin(self) -> None:
+        """Many writes in one SQLite transaction (a reload), until `commit`."""
+        self._db.execute("BEGIN")
+
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+        self._len = self._db.execute("SELECT count(*) FROM history").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def read_history(kafka: KafkaSettings, topic: str, log: JsonLogger, timeout: float = 300.0,
+                 into: HistoryStore | None = None) -> HistoryStore:
+    """The topic read to its end into `into` (emptied first; a new store if None), in one SQLite
+    transaction. Each record is decoded to check it (an undecodable one is skipped and counted)
+    and stored as read."""
     consumer = Consumer({
         **kafka.client_config(),
         "group.id": f"enrichment-history-loader-{uuid.uuid4().hex}",  # never committed
@@ -34,9 +120,11 @@ def read_history(kafka: KafkaSettings, topic: str, log: JsonLogger, timeout: flo
         "isolation.level": "read_committed",
         "logger": kafka_logger(log),
     })
-    table: dict[str, contact_pb2.CustomerHistory] = {}
+    table = into if into is not None else HistoryStore()
+    table.clear()
     started = time.monotonic()
     bad = 0
+    table.begin()
     try:
         meta = consumer.list_topics(topic, timeout=30)
         if topic not in meta.topics or meta.topics[topic].error is not None:
@@ -59,14 +147,18 @@ def read_history(kafka: KafkaSettings, topic: str, log: JsonLogger, timeout: flo
                 key = msg.key()
                 if key is None:
                     continue
-                if msg.value() is None:
-                    table.pop(key.decode(errors="replace"), None)
+                value = msg.value()
+                if value is None:
+                    table.discard(key.decode(errors="replace"))
                     continue
                 try:
-                    table[key.decode(errors="replace")] = decode(contact_pb2.CustomerHistory, msg.value())
+                    decode(contact_pb2.CustomerHistory, value)
                 except DecodeFailure:
                     bad += 1
+                    continue
+                table.put_raw(key.decode(errors="replace"), value)
     finally:
+        table.commit()
         consumer.close()
     log.info("history_loaded", topic=topic, customers=len(table), undecodable=bad,
              seconds=round(time.monotonic() - started, 3))
