@@ -41,16 +41,29 @@ def new_envelope(
     parent: envelope_pb2.Envelope | None = None,
 ) -> envelope_pb2.Envelope:
     """An envelope for an event this service emits; keeps the trace of the event it came from."""
-    env = envelope_pb2.Envelope(
-        event_id=event_id or str(uuid.uuid4()),
-        tenant_id=tenant_id,
-        source=source,
-        schema_version=SCHEMA_VERSION,
-    )
-    env.occurred_at.CopyFrom(ts_from_seconds(occurred_at))
+    env = envelope_pb2.Envelope()
+    fill_envelope(env, tenant_id, occurred_at, source, event_id, parent)
+    return env
+
+
+def fill_envelope(
+    env: envelope_pb2.Envelope,
+    tenant_id: str,
+    occurred_at: float,
+    source: str,
+    event_id: str | None = None,
+    parent: envelope_pb2.Envelope | None = None,
+) -> None:
+    """new_envelope() written into a message's own envelope field (no envelope built and copied)."""
+    env.event_id = event_id or str(uuid.uuid4())
+    env.tenant_id = tenant_id
+    env.source = source
+    env.schema_version = SCHEMA_VERSION
+    whole = int(occurred_at)
+    env.occurred_at.seconds = whole
+    env.occurred_at.nanos = int(round((occurred_at - whole) * 1e9)) % 1_000_000_000
     if parent is not None and parent.HasField("trace"):
         env.trace.CopyFrom(parent.trace)
-    return env
 
 
 _URL_NAMESPACE = uuid.NAMESPACE_URL.bytes

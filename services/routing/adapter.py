@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.common.codec import derived_event_id, new_envelope, ts_from_seconds, ts_to_seconds
+from services.common.codec import derived_event_id, fill_envelope, ts_from_seconds, ts_to_seconds
 from services.routing import domain as d
 from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2
 
@@ -121,11 +121,11 @@ def agent_to_domain(ev: agent_pb2.AgentEvent) -> AgentInput:
 def assignment_to_proto(a: d.Assignment, cause_id: str, index: int, now: float) -> routing_pb2.Assignment:
     event_id = derived_event_id(cause_id, f"out/{index}")
     msg = routing_pb2.Assignment(
-        envelope=new_envelope(a.tenant_id, now, "switchboard-routing", event_id=event_id),
         assignment_id=derived_event_id(f"{a.contact_id}/{a.agent_id}", str(a.offered_at)),
         contact_id=a.contact_id, agent_id=a.agent_id, queue_id=a.queue_id,
         channel=CHANNEL_TO_PROTO[a.channel], customer_id=a.customer_id, wait_seconds=a.wait_seconds,
     )
+    fill_envelope(msg.envelope, a.tenant_id, now, "switchboard-routing", event_id=event_id)
     msg.offered_at.CopyFrom(ts_from_seconds(a.offered_at))
     if a.offer_expires_at is not None:
         msg.offer_expires_at.CopyFrom(ts_from_seconds(a.offer_expires_at))
@@ -136,15 +136,14 @@ def lifecycle_to_proto(
     lc: d.Lifecycle, cause_id: str, index: int, now: float, context: contact_pb2.EnrichedContact | None
 ) -> routing_pb2.LifecycleEvent:
     msg = routing_pb2.LifecycleEvent(
-        envelope=new_envelope(
-            lc.tenant_id, now, "switchboard-routing", event_id=derived_event_id(cause_id, f"out/{index}")
-        ),
         contact_id=lc.contact_id, customer_id=lc.customer_id, kind=KIND_TO_PROTO[lc.kind], queue_id=lc.queue_id,
         channel=CHANNEL_TO_PROTO[lc.channel], agent_id=lc.agent_id, wait_seconds=lc.wait_seconds,
         talk_seconds=lc.talk_seconds, hold_seconds=lc.hold_seconds, wrap_seconds=lc.wrap_seconds,
         position=lc.position, estimated_wait_seconds=lc.estimated_wait_seconds, reason=lc.reason,
         answered=lc.answered,
     )
+    fill_envelope(msg.envelope, lc.tenant_id, now, "switchboard-routing",
+                  event_id=derived_event_id(cause_id, f"out/{index}"))
     if context is not None:
         contact = context.contact
         msg.ivr_seconds = contact.voice.ivr_seconds if contact.WhichOneof("detail") == "voice" else 0.0
