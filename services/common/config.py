@@ -98,7 +98,13 @@ class KafkaSettings:
     exactly_once: bool = True
 
     def client_config(self) -> dict[str, str]:
-        conf = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        conf = {
+            "bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol,
+            # A broker that was away (a restart, a roll) is tried again at most 1 s apart, as the Java
+            # client does; librdkafka's default backs off up to 10 s, so clients could take that long
+            # to use a broker that was back (and the leaders it takes over).
+            "reconnect.backoff.max.ms": "1000",
+        }
         optional = {
             "sasl.mechanism": self.sasl_mechanism,
             "sasl.username": self.sasl_username,

@@ -39,4 +39,5 @@ def test_sasl_settings_map_to_librdkafka() -> None:
     assert k.client_config() == {
         "bootstrap.servers": "k:9093", "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
         "sasl.username": "u", "sasl.password": "p", "ssl.ca.location": "/etc/ca.pem",
+        "reconnect.backoff.max.ms": "1000",
     }
