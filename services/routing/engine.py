@@ -1000,6 +1000,12 @@ class RoutingEngine:
         self._mark(t, c)
 
     def _apply_boosts(self, t: _Tenant, now: float) -> None:
+        if len(t.boosts) > 2 * len(t.contacts) + 1000:
+            # Entries of contacts gone long before their boost time (a 24 h email SLA: a day of them)
+            # would otherwise stay until that time; popping skips them anyway, so dropping them
+            # changes nothing but the memory. Amortized: at most once per 1,000 entries pushed.
+            t.boosts = [e for e in t.boosts if (c := t.contacts.get(e[2])) is not None and not c.boosted]
+            heapq.heapify(t.boosts)
         while t.boosts and t.boosts[0][0] <= now:
             _, _, contact_id = heapq.heappop(t.boosts)
             c = t.contacts.get(contact_id)

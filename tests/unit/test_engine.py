@@ -284,6 +284,20 @@ def test_sla_boost_moves_a_contact_near_its_deadline_ahead() -> None:
     assert assigned(login(e, "a1", 701)) == [("sla", "a1")]
 
 
+def test_boost_entries_of_finished_contacts_do_not_pile_up_until_their_deadline() -> None:
+    # A day-long SLA (email): contacts handled in minutes must not stay in the boost heap for a day.
+    e = engine(QueueConfig("q", aging_boost_per_minute=0.0, sla_boost_window_seconds=300, sla_boost_priority=10))
+    arrive(e, "early", now=0, priority=0, sla_deadline=86_400)  # still waiting when its boost comes
+    for i in range(5_000):
+        arrive(e, f"c{i}", now=1 + i * 0.01, priority=0, sla_deadline=86_400)
+        e.handle(ContactAbandoned(T, f"c{i}"), 1 + i * 0.01)
+    e.handle(Tick(T), 60)
+    assert len(e._tenants[T].boosts) <= 2 * len(e._tenants[T].contacts) + 1000
+    arrive(e, "plain", now=61, priority=5)
+    assert e.contact_position(T, "early", 86_400 - 300)[0] == 1  # type: ignore[index]
+    assert assigned(login(e, "a1", 86_400 - 299)) == [("early", "a1")]
+
+
 # --- offers -------------------------------------------------------------------------------------------
 
 
