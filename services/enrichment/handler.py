@@ -14,6 +14,7 @@ from services.common.dlq import Reject, check_schema_version
 from services.common.erasure import ERASED_RECORDS, confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
+from services.common.metrics import child
 from services.enrichment import metrics
 from services.enrichment.config import RulesConfig
 from services.enrichment.history import HistoryStore, history_key
@@ -60,14 +61,14 @@ class EnrichmentHandler:
         rules = self.rules.for_tenant(tenant)
         enriched, history = enrich(ev, profile, rules, self.history.get(key))
         channel = CHANNEL_NAMES.get(ev.channel, "unknown")
-        metrics.ENRICHED.labels(tenant, channel, "true" if profile is not None else "false").inc()
+        child(metrics.ENRICHED, tenant, channel, "true" if profile is not None else "false").inc()
         if ev.step == contact_pb2.CONTACT_STEP_ARRIVED:
             hints = enriched.routing
-            metrics.LANGUAGE.labels(tenant, hints.language_source or "none").inc()
+            child(metrics.LANGUAGE, tenant, hints.language_source or "none").inc()
             if hints.intent:
-                metrics.INTENTS.labels(tenant, hints.intent, hints.department or "none").inc()
+                child(metrics.INTENTS, tenant, hints.intent, hints.department or "none").inc()
             for tag in hints.tags:
-                metrics.TAGS.labels(tenant, tag).inc()
+                child(metrics.TAGS, tenant, tag).inc()
         out = [Output(self.out_topic, tenant.encode(), enriched.SerializeToString(), _PB)]
         if history is not None:
             raw = history.SerializeToString()

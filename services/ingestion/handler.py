@@ -9,6 +9,7 @@ from confluent_kafka import Message
 
 from services.common.codec import CONTENT_TYPE_PROTOBUF, header
 from services.common.kafka import Output
+from services.common.metrics import child
 from services.ingestion import metrics
 from services.ingestion.config import IngestionConfig
 from services.ingestion.dedupe import Deduplicator
@@ -36,9 +37,9 @@ class IngestionHandler:
         tenant = ev.envelope.tenant_id
         key = dedupe_key(tenant, ev.envelope.event_id)
         if self.dedupe.seen(key, now):
-            metrics.DUPLICATES.labels(tenant).inc()
+            child(metrics.DUPLICATES, tenant).inc()
             return []
-        metrics.ACCEPTED.labels(tenant, CHANNEL_NAMES[ev.channel], STEP_NAMES[ev.step]).inc()
+        child(metrics.ACCEPTED, tenant, CHANNEL_NAMES[ev.channel], STEP_NAMES[ev.step]).inc()
         headers = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
         if ev.envelope.trace.traceparent:
             headers.append(("traceparent", ev.envelope.trace.traceparent.encode()))

@@ -19,6 +19,7 @@ from services.common.dlq import Reject, check_schema_version
 from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
+from services.common.metrics import child
 from services.survey import metrics
 from services.survey.policy import CustomerFacts, SurveyPolicy, decide, still_wanted, survey_id_for
 from services.survey.responses import csat_band, followup_contact, nps_band, result, validate
@@ -131,7 +132,7 @@ class SurveyHandler:
         if not tenant or not ev.contact_id:
             raise Reject("missing_field", "tenant_id and contact_id are required")
         if not ev.customer_id:  # the customer was erased while the contact was live (or never known)
-            metrics.SKIPPED.labels(tenant, "no_customer").inc()
+            child(metrics.SKIPPED, tenant, "no_customer").inc()
             return []
         sid = survey_id_for(ev)
         if sid in self.store.pending or sid in self.store.open:
@@ -141,7 +142,7 @@ class SurveyHandler:
         d = decide(ev, now, policy, self._facts(tenant, ev.customer_id), self.policy.followup_queues(tenant))
         if d.request is None:
             if d.skip != "not_answered" or ev.kind == routing_pb2.LIFECYCLE_KIND_ENDED:
-                metrics.SKIPPED.labels(tenant, d.skip or "unknown").inc()
+                child(metrics.SKIPPED, tenant, d.skip or "unknown").inc()
             return []
         if d.immediate or d.due_at <= now:
             return self._send(tenant, d.request, list(ev.customer_segments), d.expiry_seconds,
@@ -149,7 +150,7 @@ class SurveyHandler:
         pending = survey_pb2.PendingSurvey(
             request=d.request, due_at=ts_from_seconds(d.due_at), customer_segments=list(ev.customer_segments),
             source_partition=msg.partition(), expiry_seconds=d.expiry_seconds, reason=d.wait)
-        metrics.DEFERRED.labels(tenant, d.wait).inc()
+        child(metrics.DEFERRED, tenant, d.wait).inc()
         self.log.info("survey_scheduled", tenant=tenant, survey_id=sid, contact_id=ev.contact_id,
                       reason=d.wait, due_in_seconds=round(d.due_at - now, 1))
         out = [self.store.put_pending(tenant, pending)]
@@ -162,7 +163,7 @@ class SurveyHandler:
         req.envelope.occurred_at.CopyFrom(ts_from_seconds(now))
         req.expires_at.CopyFrom(ts_from_seconds(now + expiry))
         opened = survey_pb2.OpenSurvey(request=req, customer_segments=segments, followup_queue=followup_queue or "")
-        metrics.REQUESTED.labels(tenant, req.queue_id, SURVEY_CHANNEL_LABEL.get(req.channel, "unknown")).inc()
+        child(metrics.REQUESTED, tenant, req.queue_id, SURVEY_CHANNEL_LABEL.get(req.channel, "unknown")).inc()
         self.log.info("survey_requested", tenant=tenant, survey_id=req.survey_id, contact_id=req.contact_id,
                       channel=SURVEY_CHANNEL_LABEL.get(req.channel, "unknown"))
         out = [
@@ -200,7 +201,7 @@ class SurveyHandler:
         if scored.detractor and survey.followup_queue:
             ev = followup_contact(res, req.customer_id, survey.followup_queue, now)
             out.append(Output(self.topics.inbound, req.customer_id.encode(), ev.SerializeToString(), PROTOBUF))
-            metrics.FOLLOWUPS.labels(tenant, survey.followup_queue).inc()
+            child(metrics.FOLLOWUPS, tenant, survey.followup_queue).inc()
             self.log.info("followup_raised", tenant=tenant, survey_id=req.survey_id, contact_id=ev.contact_id,
                           queue=survey.followup_queue)
         return out
@@ -208,16 +209,16 @@ class SurveyHandler:
     def _count(self, tenant: str, req: survey_pb2.SurveyRequest, csat: int | None, nps: int | None,
                ces: int | None) -> None:
         channel = CHANNEL_NAMES.get(req.contact_channel, "unspecified")
-        metrics.RESPONSES.labels(tenant, req.queue_id, channel).inc()
+        child(metrics.RESPONSES, tenant, req.queue_id, channel).inc()
         for question, score, band in (("csat", csat, csat_band), ("nps", nps, nps_band), ("ces", ces, None)):
             if score is None:
                 continue
             b = band(score) if band else "all"
-            metrics.ANSWERS.labels(tenant, req.queue_id, channel, question, b).inc()
-            metrics.SCORE_POINTS.labels(tenant, req.queue_id, channel, question).inc(score)
+            child(metrics.ANSWERS, tenant, req.queue_id, channel, question, b).inc()
+            child(metrics.SCORE_POINTS, tenant, req.queue_id, channel, question).inc(score)
             if self.per_agent and req.agent_id:
-                metrics.AGENT_ANSWERS.labels(tenant, req.agent_id, question, b).inc()
-                metrics.AGENT_SCORE_POINTS.labels(tenant, req.agent_id, question).inc(score)
+                child(metrics.AGENT_ANSWERS, tenant, req.agent_id, question, b).inc()
+                child(metrics.AGENT_SCORE_POINTS, tenant, req.agent_id, question).inc(score)
 
     # -- timers ------------------------------------------------------------------------------
     def tick(self, now: float) -> Sequence[Output]:
@@ -231,7 +232,7 @@ class SurveyHandler:
             policy = self.policy.for_contact(tenant, req.queue_id)
             why_not = still_wanted(policy, self._facts(tenant, req.customer_id), now)
             if why_not:
-                metrics.SKIPPED.labels(tenant, why_not).inc()
+                child(metrics.SKIPPED, tenant, why_not).inc()
                 self.log.info("survey_dropped", tenant=tenant, survey_id=req.survey_id, reason=why_not)
                 continue
             out += self._send(tenant, req, list(pending.customer_segments), pending.expiry_seconds,
