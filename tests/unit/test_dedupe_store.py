@@ -94,3 +94,16 @@ def test_the_grpc_thread_peeks_while_the_loop_writes(tmp_path: Path) -> None:
         d.seen(f"k{i}", 1000.0)
     t.join()
     assert errors == [] and len(d) == 2000
+
+
+def test_ids_written_in_batches_are_duplicates_before_and_after_the_write(tmp_path: Path) -> None:
+    from services.ingestion.dedupe import FLUSH_AT
+
+    d = store(tmp_path, max_entries=10 * FLUSH_AT)
+    keys = [f"acme/e-{i}" for i in range(FLUSH_AT + 10)]
+    for k in keys:
+        assert not d.seen(k, 1000.0)
+    assert all(d.seen(k, 1001.0) and d.peek(k, 1001.0) for k in keys) and len(d) == len(keys)
+    # the first FLUSH_AT are in the file, the rest still in memory; a reload sees the file's
+    d.clear()
+    assert len(d) == 0 and not d.peek(keys[0], 1001.0) and not d.peek(keys[-1], 1001.0)
