@@ -473,9 +473,9 @@ class StreamLoop:
                 if not self._open:
                     self._begin()
                 for m in good:
-                    metrics.child(metrics.EVENTS_CONSUMED, self.service, m.topic()).inc()
-                    self._produce(self._handle(m))
                     topic, partition, offset = str(m.topic()), int(m.partition() or 0), int(m.offset() or 0)
+                    metrics.child(metrics.EVENTS_CONSUMED, self.service, topic).inc()
+                    self._produce(self._handle(m))
                     self._offsets[(topic, partition)] = offset + 1
                     kind, ts = m.timestamp()
                     self._inputs.append((topic, ts if kind != TIMESTAMP_NOT_AVAILABLE else 0))

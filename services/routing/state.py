@@ -273,7 +273,7 @@ class StateStore:
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        ends[msg.partition()] = msg.offset()
+                        ends[int(msg.partition() or 0)] = int(msg.offset() or 0)
                         eof = True
                     else:
                         self._log.warning("state_reader_error", error=str(err))
@@ -281,7 +281,7 @@ class StateStore:
                 key = msg.key()
                 if key is not None:
                     batch.append((key, msg.value()))
-                ends[msg.partition()] = msg.offset() + 1
+                ends[int(msg.partition() or 0)] = int(msg.offset() or 0) + 1
             if batch or ends:
                 self._apply(batch, ends)
             if eof and not loaded:
