@@ -265,3 +265,22 @@ def eventually(fn: Callable[[], Any], timeout: float = 60.0, interval: float = 0
             if time.monotonic() > deadline:
                 raise
             time.sleep(interval)
+
+
+class Record:
+    """What the handlers read of a consumed record, for handler tests without a broker."""
+
+    def __init__(self, topic: str, value: bytes | None, key: bytes | None = None, partition: int = 0) -> None:
+        self._topic, self._value, self._key, self._partition = topic, value, key, partition
+
+    def topic(self) -> str:
+        return self._topic
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def partition(self) -> int:
+        return self._partition

@@ -27,27 +27,9 @@ from services.survey.handler import SurveyHandler, Topics
 from services.survey.policy import SurveyPolicy
 from services.survey.state import SurveyStore
 from switchboard.v1 import contact_pb2, routing_pb2, survey_pb2
+from tests.helpers import Record as Msg
 
 NOW = 1_795_000_000.0
-
-
-class Msg:
-    """What the handlers read of a consumed record."""
-
-    def __init__(self, topic: str, value: bytes | None, key: bytes | None = None, partition: int = 0) -> None:
-        self._topic, self._value, self._key, self._partition = topic, value, key, partition
-
-    def topic(self) -> str:
-        return self._topic
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def partition(self) -> int:
-        return self._partition
 
 
 def erasure(tenant: str, customer: str, request_id: str = "req-1") -> bytes:

@@ -8,6 +8,7 @@ from services.enrichment.config import RulesConfig
 from services.enrichment.handler import EnrichmentHandler
 from services.enrichment.history import HistoryStore, history_key
 from switchboard.v1 import contact_pb2, routing_pb2
+from tests.helpers import Record as Msg
 
 
 def history(tenant: str, customer: str, *contacts: str) -> contact_pb2.CustomerHistory:
@@ -60,17 +61,6 @@ def enriched_contact(step: int, contact_id: str = "c-1", **kw: object) -> bytes:
     ev.envelope.schema_version = 1
     ev.envelope.occurred_at.seconds = 1_795_000_000
     return ev.SerializeToString()
-
-
-class Msg:
-    def __init__(self, topic: str, value: bytes) -> None:
-        self._topic, self._value = topic, value
-
-    def topic(self) -> str:
-        return self._topic
-
-    def value(self) -> bytes:
-        return self._value
 
 
 def test_the_handler_stores_what_it_writes_and_what_a_lifecycle_event_changes(tmp_path: Path) -> None:

@@ -12,21 +12,9 @@ from services.routing.engine import RoutingEngine
 from services.routing.queues import QueuesConfig
 from services.routing.service import RoutingHandler
 from services.routing.state import parse_key
+from tests.helpers import Record as Msg
 
 NOW = 1_795_000_000.0
-
-
-class Msg:
-    """What the handler reads of a consumed record."""
-
-    def __init__(self, topic: str, value: bytes) -> None:
-        self._topic, self._value = topic, value
-
-    def topic(self) -> str:
-        return self._topic
-
-    def value(self) -> bytes:
-        return self._value
 
 
 def _messages() -> list[Msg]:
