@@ -104,9 +104,8 @@ def _stuck_partitions(bootstrap: str) -> list[str]:
 
 
 def run_once(version: str, log: Any = print, keep: bool = False) -> dict[str, Any]:
-    broker.KAFKA_VERSION = version
     data = Path(tempfile.mkdtemp(prefix=f"hang-{version}-"))
-    handle: broker.BrokerHandle | None = broker.start_local_kafka(data_dir=data, log=log)
+    handle: broker.BrokerHandle | None = broker.start_local_kafka(data_dir=data, log=log, version=version)
     try:
         assert handle is not None
         admin = AdminClient({"bootstrap.servers": handle.bootstrap})
@@ -120,7 +119,7 @@ def run_once(version: str, log: Any = print, keep: bool = False) -> dict[str, An
         handle.stop(kill=True)
         child.kill()
         child.join()
-        handle = broker.start_local_kafka(data_dir=data, log=log)
+        handle = broker.start_local_kafka(data_dir=data, log=log, version=version)
         time.sleep(TXN_TIMEOUT_MS / 1000 + 15)  # open transactions are aborted by now
         committed = sum(counts[i] for i in range(PRODUCERS))
         result: dict[str, Any] = {"kafka": version, "transactions": committed,

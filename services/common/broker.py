@@ -115,28 +115,29 @@ def _start_testcontainers() -> BrokerHandle:
     return BrokerHandle(container.get_bootstrap_server(), "testcontainers", container=container)
 
 
-def kafka_libs(cache_dir: Path | None = None, log: Any = print) -> Path:
-    """The directory of Kafka's jars, resolved by Maven on first use and cached."""
+def kafka_libs(cache_dir: Path | None = None, log: Any = print, version: str = KAFKA_VERSION) -> Path:
+    """The directory of Kafka's jars (`version`, the tested one unless asked), resolved by Maven on
+    first use and cached."""
     cache = cache_dir or Path(os.environ.get("SWITCHBOARD_CACHE_DIR", REPO_ROOT / ".cache"))
-    libs = cache / f"kafka-{KAFKA_VERSION}" / "libs"
-    marker = libs / f"kafka_2.13-{KAFKA_VERSION}.jar"
+    libs = cache / f"kafka-{version}" / "libs"
+    marker = libs / f"kafka_2.13-{version}.jar"
     if marker.exists():
         return libs
     mvn = shutil.which("mvn")
     java = shutil.which("java")
     if not mvn or not java:
         raise BrokerError("Java 17 and Maven are needed to run a local Apache Kafka (mvn/java not on PATH)")
-    log(f"resolving Apache Kafka {KAFKA_VERSION} jars with Maven into {libs} (once) ...")
+    log(f"resolving Apache Kafka {version} jars with Maven into {libs} (once) ...")
     tmp = libs.with_name("libs.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     result = subprocess.run(
         [mvn, "-q", "-B", "-f", str(REPO_ROOT / "deploy" / "kafka" / "pom.xml"),
-         f"-Dkafka.version={KAFKA_VERSION}", "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"],
+         f"-Dkafka.version={version}", "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"],
         capture_output=True, text=True, timeout=900,
     )
     if result.returncode != 0 or not (tmp / marker.name).exists():
         tail = f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
-        raise BrokerError(f"Maven could not resolve Kafka {KAFKA_VERSION}: {tail}")
+        raise BrokerError(f"Maven could not resolve Kafka {version}: {tail}")
     shutil.rmtree(libs, ignore_errors=True)
     tmp.rename(libs)
     return libs
@@ -205,10 +206,10 @@ def new_cluster_id() -> str:
 
 
 def start_local_kafka(data_dir: Path | None = None, port: int | None = None, heap: str = "768m",
-                      log: Any = print) -> BrokerHandle:
+                      log: Any = print, version: str = KAFKA_VERSION) -> BrokerHandle:
     """Apache Kafka (KRaft, one node) in a fresh or existing data dir. Reusing a data dir restarts
     the same broker with its data (for broker-restart tests)."""
-    libs = kafka_libs(log=log)
+    libs = kafka_libs(log=log, version=version)
     java = shutil.which("java") or "java"
     owned = data_dir is None
     data = Path(tempfile.mkdtemp(prefix="switchboard-kafka-")) if data_dir is None else data_dir
@@ -239,7 +240,7 @@ def start_local_kafka(data_dir: Path | None = None, port: int | None = None, hea
     with open(log_path, "ab") as out:
         proc = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    handle = BrokerHandle(f"127.0.0.1:{port}", f"apache-kafka-{KAFKA_VERSION}", process=proc,
+    handle = BrokerHandle(f"127.0.0.1:{port}", f"apache-kafka-{version}", process=proc,
                           data_dir=data, log_path=log_path, _owned_dir=owned)
     try:
         wait_for_broker(handle.bootstrap, process=proc)
