@@ -133,23 +133,31 @@ def produce_all(producer: Producer, outputs: Sequence[Output], on_delivery: Call
     producer.poll(0)
 
 
-def offsets_for_times(consumer: Consumer, wanted: list[TopicPartition], timeout: float = 60.0
-                      ) -> list[TopicPartition]:
-    """consumer.offsets_for_times, retried while partition leaders are being elected (a topic
-    created moments ago answers NOT_LEADER_FOR_PARTITION / LEADER_NOT_AVAILABLE for a while)."""
+# Errors of a cluster that is electing leaders (a topic created moments ago, a broker restarting or
+# rolled): NOT_LEADER / LEADER_NOT_AVAILABLE; UNKNOWN_LEADER_EPOCH when the client's metadata is
+# older than the broker's; _UNKNOWN_PARTITION from a client whose metadata has not caught up with a
+# leader that moved (a routing replica exited on it during a roll, RELIABILITY.md finding 12).
+TRANSIENT_METADATA_ERRORS = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                             KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError._UNKNOWN_PARTITION)
+
+
+def retry_transient(call: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """call(), retried every 0.5 s on a retriable or leader-election error for up to `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return list(consumer.offsets_for_times(wanted, timeout=30))
+            return call()
         except KafkaException as exc:
             err = exc.args[0]
-            # UNKNOWN_LEADER_EPOCH: the broker has just restarted and the client's metadata is older.
-            transient = err.retriable() or err.code() in (KafkaError.NOT_LEADER_FOR_PARTITION,
-                                                           KafkaError.LEADER_NOT_AVAILABLE,
-                                                           KafkaError.UNKNOWN_LEADER_EPOCH)
-            if time.monotonic() > deadline or not transient:
+            if time.monotonic() > deadline or not (err.retriable() or err.code() in TRANSIENT_METADATA_ERRORS):
                 raise
             time.sleep(0.5)
+
+
+def offsets_for_times(consumer: Consumer, wanted: list[TopicPartition], timeout: float = 60.0
+                      ) -> list[TopicPartition]:
+    """consumer.offsets_for_times, retried while partition leaders are being elected."""
+    return list(retry_transient(lambda: consumer.offsets_for_times(wanted, timeout=30), timeout))
 
 
 class Stalled(Exception):

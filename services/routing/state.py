@@ -18,6 +18,7 @@ contacts.lifecycle.v1 and the gRPC API).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -25,10 +26,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from services.common.config import KafkaSettings
-from services.common.kafka import Output
+from services.common.kafka import Output, retry_transient
 from services.common.logging import JsonLogger, kafka_logger
 
 JSON_HEADERS = [("content-type", b"application/json")]
@@ -188,17 +189,9 @@ class StateStore:
             return False
         targets = {}
         for p in self._partitions:
-            while True:  # a topic created moments ago answers NOT_LEADER while its leader is elected
-                try:
-                    _, high = self._offsets.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10,
-                                                                  cached=False)
-                    break
-                except KafkaException as exc:
-                    if exc.args[0].code() not in (KafkaError.NOT_LEADER_FOR_PARTITION,
-                                                  KafkaError.LEADER_NOT_AVAILABLE) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
-            targets[p] = high
+            watermarks = functools.partial(self._offsets.get_watermark_offsets, TopicPartition(self.topic, p),
+                                           timeout=10, cached=False)
+            _, targets[p] = retry_transient(watermarks, max(0.0, deadline - time.monotonic()))
         with self._cond:
             while True:
                 if all(self._end.get(p, -1) >= high for p, high in targets.items()):
