@@ -31,6 +31,8 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from services.common.hours import Hours
+
 from .domain import AgentSelection, Channel
 
 DEFAULT_TENANT = "default"
@@ -56,16 +58,6 @@ class Step:
     after_seconds: float
     skills: dict[str, int] = field(default_factory=dict)
     keep_language: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Hours:
-    """Opening hours in a time zone: weekly ranges (minutes from local midnight, [start, end)) by
-    weekday (0 = Monday) and holidays (local dates, closed all day)."""
-
-    time_zone: str
-    weekly: dict[int, tuple[tuple[int, int], ...]]
-    holidays: frozenset[date] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
