@@ -141,8 +141,14 @@ TRANSIENT_METADATA_ERRORS = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEA
                              KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError._UNKNOWN_PARTITION)
 
 
-def retry_transient(call: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """call(), retried every 0.5 s on a retriable or leader-election error for up to `timeout`."""
+def retry_transient(call: Callable[[], Any], timeout: float = 60.0,
+                    refresh: Callable[[], Any] | None = None) -> Any:
+    """call(), retried every 0.5 s on a retriable or leader-election error for up to `timeout`.
+
+    refresh (e.g. `client.list_topics(topic)`) runs before each retry: a client that reads a topic
+    it neither consumes nor produces to (watermarks of a state topic, of a lag poll) is not kept
+    up to date by librdkafka, and in a three-broker roll one answered _UNKNOWN_PARTITION for two
+    minutes on end until a metadata request for the topic (RELIABILITY.md finding 13)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -152,6 +158,16 @@ def retry_transient(call: Callable[[], Any], timeout: float = 60.0) -> Any:
             if time.monotonic() > deadline or not (err.retriable() or err.code() in TRANSIENT_METADATA_ERRORS):
                 raise
             time.sleep(0.5)
+            if refresh is not None:
+                try:
+                    refresh()
+                except KafkaException:
+                    pass  # the next try says whether it helped
+
+
+def topic_refresher(client: Any, topic: str) -> Callable[[], Any]:
+    """A metadata request for `topic` (for retry_transient's refresh)."""
+    return lambda: client.list_topics(topic, timeout=5)
 
 
 def offsets_for_times(consumer: Consumer, wanted: list[TopicPartition], timeout: float = 60.0

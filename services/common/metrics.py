@@ -139,6 +139,18 @@ class ConsumerLagPoller:
                 LAG_POLL_ERRORS.labels(self.service).inc()
                 if self.log is not None:
                     self.log.warning("lag_poll_failed", error=type(exc).__name__, detail=str(exc)[:200])
+                self._refresh_metadata()
+
+    def _refresh_metadata(self) -> None:
+        """This client consumes nothing, so librdkafka does not keep its metadata of the polled
+        topics current: after a leader moved (a broker roll) it answered _UNKNOWN_PARTITION for
+        minutes. A metadata request per topic brings it up to date (RELIABILITY.md finding 13)."""
+        try:
+            for topic in sorted({tp.topic for tp in self.assignment() or ()}):
+                self.consumer.list_topics(topic, timeout=5)
+        except Exception as exc:  # noqa: BLE001 (the next poll reports whether it helped)
+            if self.log is not None:
+                self.log.warning("lag_metadata_refresh_failed", error=type(exc).__name__)
 
     def start(self) -> ConsumerLagPoller:
         self._thread = threading.Thread(target=self._run, name="lag-poller", daemon=True)

@@ -29,7 +29,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from services.common.config import KafkaSettings
-from services.common.kafka import Output, retry_transient
+from services.common.kafka import Output, retry_transient, topic_refresher
 from services.common.logging import JsonLogger, kafka_logger
 
 JSON_HEADERS = [("content-type", b"application/json")]
@@ -191,7 +191,8 @@ class StateStore:
         for p in self._partitions:
             watermarks = functools.partial(self._offsets.get_watermark_offsets, TopicPartition(self.topic, p),
                                            timeout=10, cached=False)
-            _, targets[p] = retry_transient(watermarks, max(0.0, deadline - time.monotonic()))
+            _, targets[p] = retry_transient(watermarks, max(0.0, deadline - time.monotonic()),
+                                            refresh=topic_refresher(self._offsets, self.topic))
         with self._cond:
             while True:
                 if all(self._end.get(p, -1) >= high for p, high in targets.items()):

@@ -44,3 +44,20 @@ def test_a_transient_error_past_the_deadline_is_raised() -> None:
     assert info.value.args[0].code() == KafkaError.LEADER_NOT_AVAILABLE
     assert 2 <= len(calls) < 100
     assert time.monotonic() - started < 10
+
+
+def test_metadata_is_refreshed_before_each_retry() -> None:
+    call, calls = _failing([KafkaError._UNKNOWN_PARTITION] * 3)
+    refreshed: list[int] = []
+    assert retry_transient(call, timeout=30, refresh=lambda: refreshed.append(len(calls))) == "done"
+    assert refreshed == [1, 2, 3]  # after each failed try, before the next
+
+
+def test_a_failing_refresh_does_not_end_the_retries() -> None:
+    call, calls = _failing([KafkaError._UNKNOWN_PARTITION] * 2)
+
+    def refresh() -> None:
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+
+    assert retry_transient(call, timeout=30, refresh=refresh) == "done"
+    assert len(calls) == 3
