@@ -71,3 +71,13 @@ class Runtime:
                 self.http.stop()
         self.log.info("service_stopped")
         return 0
+
+    def finish(self, failure: BaseException | None) -> int:
+        """Stops the HTTP server, logs how the service ended and returns the process exit code."""
+        if self.http:
+            self.http.stop()
+        if failure is not None:
+            self.log.error("service_failed", error=type(failure).__name__, detail=str(failure)[:500])
+            return 1
+        self.log.info("service_stopped")
+        return 0

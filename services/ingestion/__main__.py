@@ -7,24 +7,25 @@ partitions are assigned.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
+import grpc
 from confluent_kafka import Producer
 
-from services.common import topics
+from services.common import grpc_server, topics
 from services.common.config import ConfigError
 from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop, producer_config
 from services.common.logging import kafka_logger
-from services.common.runtime import Runtime, freeze_startup_objects
+from services.common.runtime import Runtime
 from services.ingestion import metrics
 from services.ingestion.config import IngestionConfig
 from services.ingestion.dedupe import Deduplicator
-from services.ingestion.grpc_api import NOT_SERVING, SERVICE_NAME, SERVING, IngestServicer, build_server
+from services.ingestion.grpc_api import SERVICE_NAME, IngestServicer
 from services.ingestion.handler import IngestionHandler
 from services.ingestion.seen import iter_seen
+from switchboard.v1 import ingest_pb2_grpc
 
 
 def main() -> int:
@@ -66,49 +67,14 @@ def main() -> int:
     rt.http.set_ready(lambda: loop.assigned.is_set() and not rt.stop.is_set())
     publisher = Producer({**producer_config(k, f"ingestion-{rt.settings.instance_id}-grpc"),
                           "logger": kafka_logger(rt.log)})
-    failure: list[BaseException] = []
-
-    def run_loop() -> None:
-        try:
-            loop.run(rt.stop)
-        except BaseException as exc:  # reported below; the process exits non-zero
-            failure.append(exc)
-            rt.stop.set()
-
-    async def serve() -> None:
+    def register(server: grpc.aio.Server) -> None:
         servicer = IngestServicer(config, dedupe, lock, publisher, inbound_topic)
-        server, health, port = build_server(servicer, config.grpc_port, security=security)
-        await server.start()
-        rt.log.info("grpc_listening", port=port, services=[SERVICE_NAME, "grpc.health.v1.Health"],
-                    **security.describe())
-        for warning in security.warnings():
-            rt.log.warning("grpc_insecure", detail=warning)
-        for name in ("", SERVICE_NAME):
-            await health.set(name, NOT_SERVING)
-        freeze_startup_objects()
-        thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)
-        thread.start()
-        serving = False
-        while not rt.stop.is_set():
-            if loop.assigned.is_set() and not serving:
-                serving = True
-                for name in ("", SERVICE_NAME):
-                    await health.set(name, SERVING)
-            await asyncio.sleep(0.1)
-        for name in ("", SERVICE_NAME):
-            await health.set(name, NOT_SERVING)
-        await server.stop(grace=5)
-        await asyncio.to_thread(thread.join, 30)
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
 
-    asyncio.run(serve())
+    failure = grpc_server.serve(rt, loop.run, register, SERVICE_NAME, config.grpc_port, security,
+                                ready=loop.assigned.is_set)
     publisher.flush(5)
-    if rt.http:
-        rt.http.stop()
-    if failure:
-        rt.log.error("service_failed", error=type(failure[0]).__name__, detail=str(failure[0])[:500])
-        return 1
-    rt.log.info("service_stopped")
-    return 0
+    return rt.finish(failure)
 
 
 if __name__ == "__main__":

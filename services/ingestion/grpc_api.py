@@ -16,8 +16,6 @@ from collections.abc import Callable
 
 import grpc
 from confluent_kafka import KafkaError, Message, Producer
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from services.common.codec import CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF
 from services.common.dlq import Reject
@@ -30,8 +28,6 @@ from services.ingestion.parse import parse
 from switchboard.v1 import ingest_pb2, ingest_pb2_grpc
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -143,17 +139,3 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return failures
 
 
-def build_server(
-    servicer: IngestServicer, port: int, host: str = "0.0.0.0", security: GrpcSecurity | None = None
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    """`security` None: plaintext without authentication (tests of the servicer logic only)."""
-    security = security or GrpcSecurity(insecure=True)
-    server = security.server()
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
-    bound = security.add_port(server, f"{host}:{port}")
-    return server, health_servicer, bound

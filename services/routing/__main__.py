@@ -8,29 +8,30 @@ SIGHUP); a bad file is logged with its line and reason and the running configura
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
+import grpc
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
-from services.common import topics
+from services.common import grpc_server, topics
 from services.common.config import ConfigError, env_bool, env_float, env_int, env_str
 from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop, producer_config
 from services.common.logging import kafka_logger
 from services.common.reload import ReloadWatch
-from services.common.runtime import Runtime, freeze_startup_objects
+from services.common.runtime import Runtime
 from services.routing import metrics as routing_metrics
 from services.routing.collector import EngineCollector
 from services.routing.engine import RoutingEngine
-from services.routing.grpc_api import NOT_SERVING, SERVICE_NAME, SERVING, EngineViews, RoutingServicer, build_server
+from services.routing.grpc_api import SERVICE_NAME, EngineViews, RoutingServicer
 from services.routing.queues import ConfigError as QueueConfigError
 from services.routing.queues import QueuesConfig, load_queues
 from services.routing.service import RoutingHandler
 from services.routing.state import StateStore
+from switchboard.v1 import routing_pb2_grpc
 
 
 def main() -> int:
@@ -91,18 +92,10 @@ def main() -> int:
                       on_assign=lambda parts: handler.on_assign(parts, partitions), on_revoke=handler.on_revoke)
     REGISTRY.register(EngineCollector(engine, lock, lambda: list(handler.tenants)))
     rt.start_http(lambda: loop.assigned.is_set())
-    failure: list[BaseException] = []
     # Owned tenants are answered from the live engine; the rest from routing.state.v1.
     views = EngineViews(engine, lock, lambda tenant: tenant in handler.tenants, store, time.time, queues)
     publisher = Producer({**producer_config(k, f"{client_id}-grpc"), "logger": kafka_logger(rt.log)})
     watch = ReloadWatch(queues_file, reload_interval)
-
-    def run_loop() -> None:
-        try:
-            loop.run(rt.stop)
-        except BaseException as exc:  # reported below; the process exits non-zero
-            failure.append(exc)
-            rt.stop.set()
 
     def reload_queues() -> None:
         nonlocal queues
@@ -117,43 +110,14 @@ def main() -> int:
         queues = fresh
         rt.log.info("queues_reloaded", file=queues_file, tenants=len(fresh.tenants))
 
-    async def serve() -> None:
-        servicer = RoutingServicer(views, publisher, agents_topic)
-        server, health, port = build_server(servicer, grpc_port, security=security)
-        await server.start()
-        rt.log.info("grpc_listening", port=port, services=[SERVICE_NAME, "grpc.health.v1.Health"],
-                    **security.describe())
-        for warning in security.warnings():
-            rt.log.warning("grpc_insecure", detail=warning)
-        for name in ("", SERVICE_NAME):
-            await health.set(name, NOT_SERVING)
-        freeze_startup_objects()
-        thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)
-        thread.start()
-        serving = False
-        while not rt.stop.is_set():
-            if loop.assigned.is_set() and not serving:
-                serving = True
-                for name in ("", SERVICE_NAME):
-                    await health.set(name, SERVING)
-            if watch.due():
-                await asyncio.to_thread(reload_queues)
-            await asyncio.sleep(0.1)
-        for name in ("", SERVICE_NAME):
-            await health.set(name, NOT_SERVING)
-        await asyncio.to_thread(thread.join, 30)
-        await server.stop(grace=5)
+    def register(server: grpc.aio.Server) -> None:
+        routing_pb2_grpc.add_RoutingServiceServicer_to_server(RoutingServicer(views, publisher, agents_topic), server)
 
-    asyncio.run(serve())
+    failure = grpc_server.serve(rt, loop.run, register, SERVICE_NAME, grpc_port, security,
+                                ready=loop.assigned.is_set, periodic=[(watch.due, reload_queues)])
     publisher.flush(5)
     store.stop()
-    if rt.http:
-        rt.http.stop()
-    if failure:
-        rt.log.error("service_failed", error=type(failure[0]).__name__, detail=str(failure[0])[:500])
-        return 1
-    rt.log.info("service_stopped")
-    return 0
+    return rt.finish(failure)
 
 
 if __name__ == "__main__":

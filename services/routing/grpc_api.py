@@ -17,11 +17,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import grpc
 from confluent_kafka import KafkaError, Message, Producer
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from services.common.codec import new_envelope
-from services.common.grpc_security import GrpcSecurity
 from services.routing import adapter
 from services.routing import domain as d
 from services.routing.engine import RoutingEngine
@@ -275,21 +272,5 @@ async def _poll_until(producer: Producer, done: asyncio.Future[KafkaError | None
     return done.result()
 
 
-def build_server(
-    servicer: RoutingServicer, port: int, host: str = "0.0.0.0", security: GrpcSecurity | None = None
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    """`security` None: plaintext without authentication (tests of the servicer logic only)."""
-    security = security or GrpcSecurity(insecure=True)
-    server = security.server()
-    routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
-    bound = security.add_port(server, f"{host}:{port}")
-    return server, health_servicer, bound
 
 
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 
-from services.common import topics
+import grpc
+
+from services.common import grpc_server, topics
 from services.common.config import ConfigError, env_bool, env_float, env_int, env_str
 from services.common.diskmap import DiskMap
 from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop
 from services.common.reload import ReloadWatch
-from services.common.runtime import Runtime, freeze_startup_objects
+from services.common.runtime import Runtime
 from services.common.table import CompactedTable
-from services.survey.grpc_api import NOT_SERVING, SERVICE_NAME, SERVING, SurveyServicer, build_server
+from services.survey.grpc_api import SERVICE_NAME, SurveyServicer
 from services.survey.handler import SurveyHandler, Topics
 from services.survey.policy import PolicyError, QueuePolicy, SurveyPolicy, load_policy
 from services.survey.scores import ResultsTail, ScoreWindow
 from services.survey.state import SurveyStore, load_records, state_key
-from switchboard.v1 import survey_pb2
+from switchboard.v1 import survey_pb2, survey_pb2_grpc
 
 
 def main() -> int:
@@ -95,15 +95,6 @@ def main() -> int:
                 and tail.caught_up.is_set() and not rt.stop.is_set())
 
     rt.start_http(ready)
-    failure: list[BaseException] = []
-
-    def run_loop() -> None:
-        try:
-            loop.run(rt.stop)
-        except BaseException as exc:  # reported below; the process exits non-zero
-            failure.append(exc)
-            rt.stop.set()
-
     watch = ReloadWatch(policy_file, reload_interval)
 
     def reload_policy() -> None:
@@ -120,43 +111,15 @@ def main() -> int:
         handler.policy = fresh  # one attribute swap: the loop thread sees the old or the new policy
         rt.log.info("policy_reloaded", file=policy_file, tenants=len(fresh.tenants))
 
-    async def serve() -> None:
+    def register(server: grpc.aio.Server) -> None:
         servicer = SurveyServicer(scores, tail.caught_up.is_set, clock)
-        server, health, port = build_server(servicer, grpc_port, security=security)
-        await server.start()
-        rt.log.info("grpc_listening", port=port, services=[SERVICE_NAME, "grpc.health.v1.Health"],
-                    **security.describe())
-        for warning in security.warnings():
-            rt.log.warning("grpc_insecure", detail=warning)
-        for name in ("", SERVICE_NAME):
-            await health.set(name, NOT_SERVING)
-        freeze_startup_objects()
-        thread = threading.Thread(target=run_loop, name="kafka-loop", daemon=True)
-        thread.start()
-        serving = False
-        while not rt.stop.is_set():
-            if ready() != serving:
-                serving = not serving
-                for name in ("", SERVICE_NAME):
-                    await health.set(name, SERVING if serving else NOT_SERVING)
-            if watch.due():
-                await asyncio.to_thread(reload_policy)
-            await asyncio.sleep(0.1)
-        for name in ("", SERVICE_NAME):
-            await health.set(name, NOT_SERVING)
-        await asyncio.to_thread(thread.join, 30)
-        await server.stop(grace=5)
+        survey_pb2_grpc.add_SurveyServiceServicer_to_server(servicer, server)
 
-    asyncio.run(serve())
+    failure = grpc_server.serve(rt, loop.run, register, SERVICE_NAME, grpc_port, security, ready=ready,
+                                periodic=[(watch.due, reload_policy)])
     for t in (prefs, live_state, tail):
         t.stop()
-    if rt.http:
-        rt.http.stop()
-    if failure:
-        rt.log.error("service_failed", error=type(failure[0]).__name__, detail=str(failure[0])[:500])
-        return 1
-    rt.log.info("service_stopped")
-    return 0
+    return rt.finish(failure)
 
 
 if __name__ == "__main__":

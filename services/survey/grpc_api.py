@@ -6,18 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from services.common.codec import ts_from_seconds
-from services.common.grpc_security import GrpcSecurity
 from services.survey.scores import WINDOW, ScoreWindow
 from switchboard.v1 import survey_pb2, survey_pb2_grpc
 
 SERVICE_NAME = survey_pb2.DESCRIPTOR.services_by_name["SurveyService"].full_name
 MAX_ID_LENGTH = 256
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 class SurveyServicer(survey_pb2_grpc.SurveyServiceServicer):
@@ -51,17 +46,3 @@ class SurveyServicer(survey_pb2_grpc.SurveyServiceServicer):
         return resp
 
 
-def build_server(
-    servicer: SurveyServicer, port: int, host: str = "0.0.0.0", security: GrpcSecurity | None = None
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    """`security` None: plaintext without authentication (tests of the servicer logic only)."""
-    security = security or GrpcSecurity(insecure=True)
-    server = security.server()
-    survey_pb2_grpc.add_SurveyServiceServicer_to_server(servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
-    bound = security.add_port(server, f"{host}:{port}")
-    return server, health_servicer, bound
