@@ -158,20 +158,21 @@ def test_erased_customer_leaves_no_trace_in_any_service_state(
         assert pos.position == 1
 
     def holds(cust: str) -> dict[str, list[str]]:
-        """Where `cust` still is, per compacted state topic (what a query of the state could find)."""
+        """Where `cust` still is, per compacted state topic (what a query of the state could find):
+        the keys sorted, as the order records are read in depends on their partitions."""
         found: dict[str, list[str]] = {}
         raw = cust.encode()
         for topic in ("customers.profiles.v1", "enrichment.history.v1", "routing.state.v1", "surveys.state.v1",
                       "surveys.preferences.v1"):
             hits = [k.decode(errors="replace") for k, v in compacted(b, t + topic).items() if raw in k or raw in v]
             if hits:
-                found[topic] = hits
+                found[topic] = sorted(hits)
         state = routing_state()
         # Routing's context records (profile segments, reachability) of the customer's live contacts.
         live = [k[2] for k, r in state.items() if k[1] == "contact" and r.get("customer_id") == cust]
         ctx = [c for c in live if (TENANT, "context", c) in state]
         if ctx:
-            found["routing.state.v1 context"] = ctx
+            found["routing.state.v1 context"] = sorted(ctx)
         return found
 
     before_x, before_y = holds(x), holds(y)
