@@ -206,14 +206,11 @@ def wait_for_profiles(enrichment: ServiceProcess, count: int, timeout: float = 6
     """Profiles reach enrichment's table asynchronously (a compacted-topic reader, like a global
     table): a contact that overtakes its customer's profile is enriched as unknown, and then gets
     no survey channel. A channel publishing both at once races the same way; the test waits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def loaded() -> bool:
         status, body = http_get(enrichment.metrics_url)
-        if status == 200 and metric_value(body, "switchboard_enrichment_profiles") >= count:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"enrichment did not load {count} profile(s) within {timeout}s")
+        return status == 200 and metric_value(body, "switchboard_enrichment_profiles") >= count
 
+    wait_until(loaded, f"enrichment to load {count} profile(s)", timeout, interval=0.2)
 
 
 def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
@@ -253,18 +250,34 @@ def env_without(env: dict[str, str], *names: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in names}
 
 
-def eventually(fn: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3) -> Any:
-    """fn() once it stops raising AssertionError or a gRPC error; the last error after `timeout`."""
+def eventually(fn: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3, what: str = "") -> Any:
+    """fn()'s result once it stops raising AssertionError or a gRPC error, retried every `interval`.
+    After `timeout` an AssertionError saying what was awaited (`what`, else fn's name), for how long,
+    and fn's last error. The deadline loop of the tests: one place that cannot time out silently."""
     import grpc
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             return fn()
-        except (AssertionError, grpc.RpcError):
+        except (AssertionError, grpc.RpcError) as exc:
             if time.monotonic() > deadline:
-                raise
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                awaited = what or getattr(fn, "__qualname__", repr(fn))
+                raise AssertionError(f"timed out after {timeout:g}s waiting for {awaited}; last: {last}") from exc
             time.sleep(interval)
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 60.0, interval: float = 0.5) -> Any:
+    """check()'s first truthy result, polled every `interval`; an AssertionError or gRPC error from
+    check() counts as not yet. After `timeout` an AssertionError naming `what` (see eventually)."""
+
+    def met() -> Any:
+        result = check()
+        assert result, f"still {result!r}"
+        return result
+
+    return eventually(met, timeout, interval, what)
 
 
 class Record:
