@@ -22,6 +22,7 @@ from tests.helpers import (
     ServiceProcess,
     consume_until,
     contact,
+    eventually,
     header,
     http_get,
     metric_value,
@@ -32,6 +33,7 @@ from tests.helpers import (
     start_service,
     wait_for_profiles,
     wait_ready,
+    wait_until,
 )
 
 pytestmark = pytest.mark.broker
@@ -254,12 +256,13 @@ def test_sms_survey_scored_duplicate_opt_out_detractor_followup_and_scores_api(m
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         stub = survey_pb2_grpc.SurveyServiceStub(channel)
-        deadline = time.monotonic() + 30
-        while True:  # the results tail follows surveys.results.v1
+
+        def scored() -> survey_pb2.GetScoresResponse:  # the results tail follows surveys.results.v1
             scores = stub.GetScores(survey_pb2.GetScoresRequest(tenant_id=TENANT), timeout=5)
-            if scores.total.responses == 2 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+            assert scores.total.responses == 2, f"{scores.total.responses} responses scored"
+            return scores
+
+        scores = eventually(scored, 30, 0.5, "GetScores to count both responses")
         assert [(g.key, g.responses, g.csat, g.nps) for g in scores.groups] == [("support", 2, 0.5, 0.0)]
         by_agent = stub.GetScores(
             survey_pb2.GetScoresRequest(tenant_id=TENANT, group_by=survey_pb2.SCORE_GROUPING_AGENT), timeout=5)
@@ -299,14 +302,10 @@ def test_suppression_quiet_hours_and_expiry_survive_restarts(make_pipeline) -> N
 
     # Quiet hours: the survey waits for the morning, across a restart.
     pl.call("c-night", sleeper, queue="night")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if metric_value(pl.metrics(), "switchboard_survey_deferred_total", reason="quiet_hours") == 1:
-                break
-        except AssertionError:
-            pass
-        time.sleep(0.5)
+    deferred = wait_until(  # not exported yet counts as not yet
+        lambda: metric_value(pl.metrics(), "switchboard_survey_deferred_total", reason="quiet_hours"),
+        "survey to defer c-night for quiet hours (switchboard_survey_deferred_total)", timeout=60)
+    assert deferred == 1
     assert metric_value(pl.metrics(), "switchboard_survey_pending") == 1
     assert pl.requests_for(sleeper) == []
     pl.restart_survey(offset=0, restart=3)
