@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, Generic, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
 from services.common.config import KafkaSettings
-from services.common.logging import JsonLogger, kafka_logger
+from services.common.logging import JsonLogger
+from services.common.reader import TopicReader
 
 V = TypeVar("V")
 
@@ -53,15 +52,7 @@ class CompactedTable(Generic[V]):
         self._lock = threading.Lock()
         self.caught_up = threading.Event()
         self.decode_errors = 0
-        self._consumer = Consumer({
-            **kafka.client_config(),
-            "group.id": f"{client_id}-table-unused",  # required by librdkafka; never committed
-            "client.id": client_id,
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-            "logger": kafka_logger(log),
-        })
+        self._reader = TopicReader(kafka, topic, log, client_id)
         self._thread = threading.Thread(target=self._run, name=f"table-{topic}", daemon=True)
         self._stop = threading.Event()
 
@@ -80,6 +71,7 @@ class CompactedTable(Generic[V]):
             return len(self._data)
 
     def start(self) -> CompactedTable[V]:
+        self._reader.open()  # a missing topic fails the caller, not the thread
         self._thread.start()
         return self
 
@@ -88,39 +80,34 @@ class CompactedTable(Generic[V]):
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        meta = self._consumer.list_topics(self.topic, timeout=30)
-        parts = sorted(meta.topics[self.topic].partitions)
-        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
-        pending = set(parts)
         started = time.monotonic()
-        while not self._stop.is_set():
-            for msg in self._consumer.consume(1000, timeout=0.2):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(msg.partition())
-                        if not pending and not self.caught_up.is_set():
-                            self.caught_up.set()
-                            self._log.info("table_loaded", topic=self.topic, keys=len(self),
-                                           seconds=round(time.monotonic() - started, 3))
-                    continue
-                key = msg.key()
-                if key is None:
-                    continue
-                value = msg.value()
-                if value is not None and self._keep is not None and not self._keep(key):
-                    continue  # a key this table does not hold
-                if value is None:  # tombstone: the key was erased
-                    with self._lock:
-                        self._data.pop(key, None)
-                    if self._on_delete is not None:
-                        self._on_delete(key)
-                    continue
-                try:
-                    decoded = self._decode(value)
-                except Exception:
-                    self.decode_errors += 1
-                    continue
-                with self._lock:
-                    self._data[key] = value if self._raw else decoded
-        self._consumer.close()
+        try:
+            while not self._stop.is_set():
+                batch = self._reader.poll()
+                for msg in batch.records:
+                    self._apply(msg.key(), msg.value())
+                if batch.caught_up and not self.caught_up.is_set():
+                    self.caught_up.set()
+                    self._log.info("table_loaded", topic=self.topic, keys=len(self),
+                                   seconds=round(time.monotonic() - started, 3))
+        finally:
+            self._reader.close()
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        if value is not None and self._keep is not None and not self._keep(key):
+            return  # a key this table does not hold
+        if value is None:  # tombstone: the key was erased
+            with self._lock:
+                self._data.pop(key, None)
+            if self._on_delete is not None:
+                self._on_delete(key)
+            return
+        try:
+            decoded = self._decode(value)
+        except Exception:  # noqa: BLE001 (counted: a bad record must not stop the table)
+            self.decode_errors += 1
+            return
+        with self._lock:
+            self._data[key] = value if self._raw else decoded

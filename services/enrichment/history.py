@@ -18,16 +18,14 @@ every assignment.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.codec import DecodeFailure, decode
 from services.common.config import KafkaSettings
 from services.common.diskmap import connect, state_dir
-from services.common.logging import JsonLogger, kafka_logger
+from services.common.logging import JsonLogger
+from services.common.reader import TopicReader
 from switchboard.v1 import contact_pb2
 
 
@@ -154,38 +152,14 @@ def read_history(kafka: KafkaSettings, topic: str, log: JsonLogger, timeout: flo
     """The topic read to its end into `into` (emptied first; a new store if None), in one SQLite
     transaction. Each record is decoded to check it (an undecodable one is skipped and counted)
     and stored as read."""
-    consumer = Consumer({
-        **kafka.client_config(),
-        "group.id": f"enrichment-history-loader-{uuid.uuid4().hex}",  # never committed
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "isolation.level": "read_committed",
-        "logger": kafka_logger(log),
-    })
     table = into if into is not None else HistoryStore()
     table.clear()
     started = time.monotonic()
     bad = 0
     table.begin()
     try:
-        meta = consumer.list_topics(topic, timeout=30)
-        if topic not in meta.topics or meta.topics[topic].error is not None:
-            raise RuntimeError(f"topic {topic} does not exist: run `switchboard topics create` first")
-        parts = sorted(meta.topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-        pending = set(parts)
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"reading {topic} took longer than {timeout}s")
-            for msg in consumer.consume(1000, timeout=0.5):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(msg.partition())
-                    elif err.fatal():
-                        raise KafkaException(err)
-                    continue
+        with TopicReader(kafka, topic, log, "enrichment-history-loader") as reader:
+            for msg in reader.read_to_end(timeout):
                 key = msg.key()
                 if key is None:
                     continue
@@ -201,7 +175,6 @@ def read_history(kafka: KafkaSettings, topic: str, log: JsonLogger, timeout: flo
                 table.put_raw(key.decode(errors="replace"), value)
     finally:
         table.commit()
-        consumer.close()
     log.info("history_loaded", topic=topic, customers=len(table), undecodable=bad,
              seconds=round(time.monotonic() - started, 3))
     return table

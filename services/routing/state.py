@@ -26,11 +26,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from services.common.config import KafkaSettings
 from services.common.kafka import Output, retry_transient, topic_refresher
 from services.common.logging import JsonLogger, kafka_logger
+from services.common.reader import TopicReader
 
 JSON_HEADERS = [("content-type", b"application/json")]
 
@@ -125,7 +126,7 @@ class StateStore:
         common = {**kafka.client_config(), "client.id": client_id, "enable.auto.commit": False,
                   "isolation.level": "read_committed", "logger": kafka_logger(log)}
         # A group id is required by librdkafka; nothing is ever committed with it.
-        self._consumer = Consumer({**common, "group.id": f"{client_id}-state-unused", "enable.partition.eof": True})
+        self._reader = TopicReader(kafka, topic, log, client_id)
         self._offsets = Consumer({**common, "group.id": f"{client_id}-state-offsets-unused"})
         self._partitions: list[int] = []
         self._stop = threading.Event()
@@ -205,6 +206,8 @@ class StateStore:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> StateStore:
+        self._reader.open()  # a missing topic fails the service at start, not the thread
+        self._partitions = self._reader.partitions
         self._thread.start()
         return self
 
@@ -253,35 +256,18 @@ class StateStore:
                     self._log.warning("state_listener_failed", error=type(exc).__name__)
 
     def _run(self) -> None:
-        meta = self._consumer.list_topics(self.topic, timeout=30)
-        self._partitions = sorted(meta.topics[self.topic].partitions)
-        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in self._partitions])
         self.started.set()
         started = time.monotonic()
         loaded = False
-        while not self._stop.is_set():
-            batch: list[tuple[bytes, bytes | None]] = []
-            ends: dict[int, int] = {}  # partition -> offset read up to (this batch)
-            eof = False
-            for msg in self._consumer.consume(1000, timeout=0.2):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        ends[int(msg.partition() or 0)] = int(msg.offset() or 0)
-                        eof = True
-                    else:
-                        self._log.warning("state_reader_error", error=str(err))
-                    continue
-                key = msg.key()
-                if key is not None:
-                    batch.append((key, msg.value()))
-                ends[int(msg.partition() or 0)] = int(msg.offset() or 0) + 1
-            if batch or ends:
-                self._apply(batch, ends)
-            if eof and not loaded:
-                with self._cond:
-                    loaded = len(self._end) == len(self._partitions)
-                if loaded:
+        try:
+            while not self._stop.is_set():
+                batch = self._reader.poll()
+                records = [(key, msg.value()) for msg in batch.records if (key := msg.key()) is not None]
+                if records or batch.ends:
+                    self._apply(records, batch.ends)
+                if batch.caught_up and not loaded:
+                    loaded = True
                     self._log.info("routing_state_loaded", tenants=len(self.tenants()),
                                    seconds=round(time.monotonic() - started, 3))
-        self._consumer.close()
+        finally:
+            self._reader.close()

@@ -13,12 +13,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
-
 from services.common.codec import ts_to_seconds
 from services.common.config import KafkaSettings
-from services.common.kafka import offsets_for_times
-from services.common.logging import JsonLogger, kafka_logger
+from services.common.logging import JsonLogger
+from services.common.reader import TopicReader
 from switchboard.v1 import contact_pb2, survey_pb2
 
 WINDOW = 86400.0
@@ -119,14 +117,14 @@ class ResultsTail:
         self.topic, self.scores, self.log, self.clock = topic, scores, log, clock
         self.caught_up = threading.Event()
         self._stop = threading.Event()
-        self._consumer = Consumer({
-            **kafka.client_config(), "group.id": f"{client_id}-scores-unused", "client.id": f"{client_id}-scores",
-            "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed",
-            "logger": kafka_logger(log),
-        })
+        self._kafka, self._client_id = kafka, f"{client_id}-scores"
+        self._reader: TopicReader | None = None
         self._thread = threading.Thread(target=self._run, name="results-tail", daemon=True)
 
     def start(self) -> ResultsTail:
+        since = time.time() - self.scores.window  # broker timestamps are wall-clock
+        self._reader = TopicReader(self._kafka, self.topic, self.log, self._client_id, start=since,
+                                   batch=500).open()
         self._thread.start()
         return self
 
@@ -135,30 +133,22 @@ class ResultsTail:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        meta = self._consumer.list_topics(self.topic, timeout=30)
-        parts = sorted(meta.topics[self.topic].partitions)
-        since_ms = int((time.time() - self.scores.window) * 1000)  # broker timestamps are wall-clock
-        found = offsets_for_times(self._consumer, [TopicPartition(self.topic, p, since_ms) for p in parts])
-        self._consumer.assign([TopicPartition(self.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
-                               for tp in found])
-        pending = set(parts)
+        assert self._reader is not None
         last_prune = time.monotonic()
-        while not self._stop.is_set():
-            for msg in self._consumer.consume(500, timeout=0.2):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(msg.partition())
-                        if not pending and not self.caught_up.is_set():
-                            self.caught_up.set()
-                            self.log.info("scores_loaded", topic=self.topic)
-                    continue
-                try:
-                    res = survey_pb2.SurveyResult.FromString(msg.value() or b"")
-                except Exception:  # not ours to judge here; survey validated it when writing
-                    continue
-                self.scores.add(res.envelope.tenant_id, res.envelope.event_id, entry_of(res))
-            if time.monotonic() - last_prune > 60:
-                last_prune = time.monotonic()
-                self.scores.prune(self.clock())
-        self._consumer.close()
+        try:
+            while not self._stop.is_set():
+                batch = self._reader.poll()
+                for msg in batch.records:
+                    try:
+                        res = survey_pb2.SurveyResult.FromString(msg.value() or b"")
+                    except Exception:  # noqa: BLE001 (not ours to judge here; survey validated it when writing)
+                        continue
+                    self.scores.add(res.envelope.tenant_id, res.envelope.event_id, entry_of(res))
+                if batch.caught_up and not self.caught_up.is_set():
+                    self.caught_up.set()
+                    self.log.info("scores_loaded", topic=self.topic)
+                if time.monotonic() - last_prune > 60:
+                    last_prune = time.monotonic()
+                    self.scores.prune(self.clock())
+        finally:
+            self._reader.close()

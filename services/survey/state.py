@@ -30,13 +30,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
 from services.common.codec import CONTENT_TYPE_PROTOBUF, ts_from_seconds, ts_to_seconds
 from services.common.config import KafkaSettings
 from services.common.diskmap import connect, state_dir
 from services.common.kafka import Output
-from services.common.logging import JsonLogger, kafka_logger
+from services.common.logging import JsonLogger
+from services.common.reader import TopicReader
 from switchboard.v1 import envelope_pb2, survey_pb2
 
 HEADERS = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
@@ -325,33 +324,12 @@ class SurveyStore:
 def load_records(kafka: KafkaSettings, topic: str, log: JsonLogger, client_id: str,
                  timeout: float = 120.0) -> list[tuple[bytes, bytes | None]]:
     """Every committed record of `topic`, all partitions, from the beginning to the current end."""
-    consumer = Consumer({
-        **kafka.client_config(), "group.id": f"{client_id}-state-unused", "client.id": f"{client_id}-state",
-        "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed",
-        "logger": kafka_logger(log),
-    })
     started = time.monotonic()
     out: list[tuple[bytes, bytes | None]] = []
-    try:
-        meta = consumer.list_topics(topic, timeout=30)
-        if topic not in meta.topics or meta.topics[topic].error is not None:
-            raise RuntimeError(f"topic {topic} does not exist: run `switchboard topics create` first")
-        parts = sorted(meta.topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-        pending = set(parts)
-        while pending:
-            if time.monotonic() - started > timeout:
-                raise RuntimeError(f"reading {topic} took longer than {timeout}s")
-            for msg in consumer.consume(1000, timeout=0.2):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(msg.partition())
-                    continue
-                key = msg.key()
-                if key is not None:
-                    out.append((key, msg.value()))
-    finally:
-        consumer.close()
+    with TopicReader(kafka, topic, log, f"{client_id}-state") as reader:
+        for msg in reader.read_to_end(timeout):
+            key = msg.key()
+            if key is not None:
+                out.append((key, msg.value()))
     log.info("state_loaded", topic=topic, records=len(out), seconds=round(time.monotonic() - started, 3))
     return out
