@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from services.common.codec import HeaderList
 from services.common.config import KafkaSettings
 
 DEFAULT_TENANT = "acme"
@@ -316,8 +317,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise UsageError(f"topic(s) {', '.join(missing)} do not exist: run `switchboard topics create`")
 
     producer = quiet_producer(settings, "switchboard-cli")
-    json_headers = [("content-type", CONTENT_TYPE_JSON.encode())]
-    pb_headers = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+    json_headers: HeaderList = [("content-type", CONTENT_TYPE_JSON.encode())]
+    pb_headers: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
     failures: list[str] = []
 
     def on_delivery(err: KafkaError | None, msg: Message) -> None:

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal, TextIO
 
+from services.common.codec import HeaderList
 from services.common.config import KafkaSettings
 from switchboard.v1 import contact_pb2
 
@@ -549,8 +550,8 @@ def run_simulation(
     contacts_topic = settings.topic(topics.CONTACTS_INBOUND.name)
     agents_topic = settings.topic(topics.AGENTS_EVENTS.name)
     assignments_topic = settings.topic(topics.ROUTING_ASSIGNMENTS.name)
-    json_headers = [("content-type", CONTENT_TYPE_JSON.encode())]
-    pb_headers = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+    json_headers: HeaderList = [("content-type", CONTENT_TYPE_JSON.encode())]
+    pb_headers: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
 
     consumer = Consumer({
         **settings.client_config(),

@@ -30,6 +30,7 @@ from types import FrameType
 from typing import IO
 
 from services.common.broker import REPO_ROOT, BrokerHandle
+from services.common.codec import HeaderList
 
 SERVICES: tuple[tuple[str, int], ...] = (
     ("ingestion", 9101), ("enrichment", 9102), ("routing", 9103), ("survey", 9104),
@@ -204,7 +205,7 @@ class Supervisor:
         settings = KafkaSettings.from_env(self.kafka_env())
         producer = quiet_producer(settings, "switchboard-supervisor")
         topic = settings.topic(topics.CUSTOMERS_PROFILES.name)
-        headers = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+        headers: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
         profiles = demo_profiles(tenant, time.time())
         errors: list[str] = []
         produce_all(producer, [Output(topic, p.customer_id.encode(), p.SerializeToString(), headers)

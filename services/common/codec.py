@@ -93,8 +93,14 @@ def decode(message_type: type[M], data: bytes | None) -> M:
     return msg
 
 
-def header(headers: list[tuple[str, bytes | None]] | None, name: str) -> str | None:
-    for key, value in headers or []:
+HeaderList = list[tuple[str, str | bytes | None]]  # what Producer.produce takes
+Headers = HeaderList | dict[str, str | bytes | None] | None  # what Message.headers() gives
+
+
+def header(headers: Headers, name: str) -> str | None:
+    """A header's value as text (the first one named so, any case), None when absent."""
+    items = headers.items() if isinstance(headers, dict) else headers or []
+    for key, value in items:
         if key.lower() == name.lower() and value is not None:
-            return value.decode("utf-8", errors="replace")
+            return value if isinstance(value, str) else value.decode("utf-8", errors="replace")
     return None

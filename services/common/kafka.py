@@ -39,6 +39,7 @@ from confluent_kafka import (
 )
 
 from services.common import metrics
+from services.common.codec import HeaderList
 from services.common.commit import CommitPolicy
 from services.common.config import KafkaSettings, ServiceSettings, env_float, env_int
 from services.common.logging import JsonLogger, kafka_logger
@@ -52,7 +53,7 @@ class Output(NamedTuple):
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]] | None = None
+    headers: HeaderList | None = None
 
 
 class Handler(Protocol):

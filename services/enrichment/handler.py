@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Message
 
-from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode
+from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, HeaderList, decode
 from services.common.dlq import Reject, check_schema_version
 from services.common.erasure import ERASED_RECORDS, confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
@@ -23,7 +23,7 @@ from services.ingestion.parse import CHANNEL_NAMES
 from switchboard.v1 import contact_pb2, routing_pb2
 
 ProfileLookup = Callable[[str, str], "contact_pb2.CustomerProfile | None"]
-_PB = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+_PB: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
 
 
 class EnrichmentHandler:

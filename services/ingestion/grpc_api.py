@@ -17,7 +17,7 @@ from collections.abc import Callable
 import grpc
 from confluent_kafka import KafkaError, Message, Producer
 
-from services.common.codec import CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF
+from services.common.codec import CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF, HeaderList
 from services.common.dlq import Reject
 from services.common.grpc_security import GrpcSecurity, bearer_token, caller_tenant  # noqa: F401 (re-export)
 from services.ingestion import metrics
@@ -120,7 +120,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                         done.set()
             return cb
 
-        headers = [("content-type", CONTENT_TYPE_PROTOBUF.encode()), ("source", b"ingest-grpc")]
+        headers: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode()), ("source", b"ingest-grpc")]
         for i, key, value in items:
             while True:
                 try:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Message
 
-from services.common.codec import CONTENT_TYPE_PROTOBUF, header
+from services.common.codec import CONTENT_TYPE_PROTOBUF, HeaderList, header
 from services.common.kafka import Output
 from services.common.metrics import child
 from services.ingestion import metrics
@@ -40,7 +40,7 @@ class IngestionHandler:
             child(metrics.DUPLICATES, tenant).inc()
             return []
         child(metrics.ACCEPTED, tenant, CHANNEL_NAMES[ev.channel], STEP_NAMES[ev.step]).inc()
-        headers = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+        headers: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
         if ev.envelope.trace.traceparent:
             headers.append(("traceparent", ev.envelope.trace.traceparent.encode()))
         out = [Output(self.out_topic, ev.customer_id.encode(), ev.SerializeToString(), headers)]

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import NoReturn
 
 import grpc
 from confluent_kafka import KafkaError, Message, Producer
@@ -31,6 +32,12 @@ SETTABLE = {agent_pb2.AGENT_STATE_READY, agent_pb2.AGENT_STATE_NOT_READY, agent_
 MAX_ID_LENGTH = 256
 WATCH_QUEUE_LIMIT = 10_000  # changes buffered per watcher before it is cut off (a stuck client)
 
+
+
+async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:
+    """context.abort, which raises (its stub does not say so)."""
+    await context.abort(code, details)
+    raise AssertionError("context.abort returned")
 
 class EngineViews:
     """The engine to answer a query about a tenant with, and the lock that goes with it."""
@@ -81,7 +88,7 @@ async def _validate(context: grpc.aio.ServicerContext, required: tuple[str, ...]
     for name, value in fields.items():
         _check_id(name, value, problems, required=name in required)
     if problems:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems))
+        await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems))
 
 
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
@@ -104,7 +111,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         with self.views.engine(request.tenant_id) as engine:
             view = engine.get_agent(request.tenant_id, request.agent_id)
         if view is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"agent {request.agent_id!r} not known in tenant "
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"agent {request.agent_id!r} not known in tenant "
                                 f"{request.tenant_id!r}")
         return adapter.agent_view_to_proto(view)
 
@@ -112,7 +119,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         if state == agent_pb2.AGENT_STATE_UNSPECIFIED:
             return None
         if state not in adapter.STATE_TO_DOMAIN:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown agent state {state}")
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"unknown agent state {state}")
         return adapter.STATE_TO_DOMAIN[state]
 
     async def ListAgents(self, request: routing_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
@@ -133,7 +140,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             queue_ids = [request.queue_id] if request.queue_id else engine.list_queues(request.tenant_id)
             stats = [engine.queue_stats(request.tenant_id, q, now) for q in queue_ids]
         if request.queue_id and stats[0] is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"queue {request.queue_id!r} not known in tenant "
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"queue {request.queue_id!r} not known in tenant "
                                 f"{request.tenant_id!r}")
         return routing_pb2.GetQueueStatsResponse(
             queues=[adapter.queue_stats_to_proto(s) for s in stats if s is not None]
@@ -149,9 +156,9 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             status = engine.contact_status(request.tenant_id, request.contact_id)
         if found is None:
             if status is None:
-                await context.abort(grpc.StatusCode.NOT_FOUND, f"contact {request.contact_id!r} not known in "
+                await _abort(context, grpc.StatusCode.NOT_FOUND, f"contact {request.contact_id!r} not known in "
                                     f"tenant {request.tenant_id!r}")
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+            await _abort(context, grpc.StatusCode.FAILED_PRECONDITION,
                                 f"contact {request.contact_id!r} is not waiting (status {status})")
         position, ewt = found
         return routing_pb2.ContactPosition(tenant_id=request.tenant_id, contact_id=request.contact_id,
@@ -173,7 +180,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         await _validate(context, ("tenant_id",), tenant_id=request.tenant_id, skill=request.skill)
         state = await self._state_filter(request.state, context)
         if self.views.store is None:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "agent changes need routing.state.v1, not configured")
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, "agent changes need routing.state.v1, not configured")
         queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
         watcher = (asyncio.get_running_loop(), queue, request.tenant_id)
         with self._watch_lock:
@@ -187,7 +194,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             while True:
                 item = await queue.get()
                 if item is None:
-                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    await _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
                                         "watcher fell more than 10000 changes behind; watch again")
                     return
                 tenant, agent_id = item
@@ -208,23 +215,23 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         await _validate(context, ("tenant_id", "agent_id"), tenant_id=request.tenant_id,
                         agent_id=request.agent_id, reason=request.reason)
         if request.state not in SETTABLE:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT,
                                 "state must be AGENT_STATE_READY, AGENT_STATE_NOT_READY or AGENT_STATE_LOGGED_OUT "
                                 "(reserved, busy and wrap-up are set by routing)")
         if self.producer is None:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "this replica cannot publish agent events")
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, "this replica cannot publish agent events")
         with self.views.engine(request.tenant_id) as engine:
             view = engine.get_agent(request.tenant_id, request.agent_id)
         if view is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"agent {request.agent_id!r} not known in tenant "
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"agent {request.agent_id!r} not known in tenant "
                                 f"{request.tenant_id!r}")
         if view.state is d.AgentState.LOGGED_OUT:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+            await _abort(context, grpc.StatusCode.FAILED_PRECONDITION,
                                 f"agent {request.agent_id!r} is logged out; a login (with skills) comes from the "
                                 "agent desktop on agents.events.v1")
         busy = len(view.active_contacts) > 0
         if request.state == agent_pb2.AGENT_STATE_LOGGED_OUT and busy:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+            await _abort(context, grpc.StatusCode.FAILED_PRECONDITION,
                                 f"agent {request.agent_id!r} holds {len(view.active_contacts)} contact(s); "
                                 "end them before logging out")
         env = new_envelope(request.tenant_id, self.views.clock(), "switchboard-routing-grpc")
@@ -244,7 +251,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         done: asyncio.Future[KafkaError | None] = loop.create_future()
 
         def delivered(err: KafkaError | None, _msg: Message) -> None:
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(err))
+            loop.call_soon_threadsafe(lambda: None if done.done() else done.set_result(err))
 
         self.producer.produce(self.agents_topic, key=ev.envelope.tenant_id.encode(), value=ev.SerializeToString(),
                               headers=[("content-type", b"application/x-protobuf")], on_delivery=delivered)
@@ -253,10 +260,10 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         try:
             err = await asyncio.wait_for(_poll_until(self.producer, done), timeout)
         except TimeoutError:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "agent event not acknowledged by Kafka in time")
+            await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "agent event not acknowledged by Kafka in time")
             return
         if err is not None:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"agent event not published: {err.str()}")
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"agent event not published: {err.str()}")
 
 
 def _offer(queue: asyncio.Queue[tuple[str, str] | None], item: tuple[str, str]) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Message, TopicPartition
 
-from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode, derived_event_id
+from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, HeaderList, decode, derived_event_id
 from services.common.dlq import Reject, check_schema_version
 from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
@@ -25,7 +25,7 @@ from services.routing.state import Change, changes_to_outputs, partition_for
 from services.routing.state import StateStore as StateStore
 from switchboard.v1 import agent_pb2, contact_pb2
 
-PB = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+PB: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
 CONTEXT_KIND = "context"  # state records of the service (not the engine): enrichment facts per live contact
 _LIVE = (d.ContactStatus.WAITING, d.ContactStatus.OFFERED, d.ContactStatus.ASSIGNED)
 

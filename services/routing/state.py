@@ -28,12 +28,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from services.common.codec import HeaderList
 from services.common.config import KafkaSettings
 from services.common.kafka import Output, retry_transient, topic_refresher
 from services.common.logging import JsonLogger, kafka_logger
 from services.common.reader import TopicReader
 
-JSON_HEADERS = [("content-type", b"application/json")]
+JSON_HEADERS: HeaderList = [("content-type", b"application/json")]
 
 Change = tuple[str, str, str, dict[str, Any] | None]  # (tenant_id, kind, entity_id, record or None)
 # (tenant_id, kind, entity_id, the record as written or None when deleted): decoding is left to

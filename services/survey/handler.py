@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Message, TopicPartition
 
-from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, decode, ts_from_seconds
+from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, HeaderList, decode, ts_from_seconds
 from services.common.dlq import Reject, check_schema_version
 from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
@@ -27,7 +27,7 @@ from services.survey.scores import CHANNEL_NAMES
 from services.survey.state import SurveyStore
 from switchboard.v1 import routing_pb2, survey_pb2
 
-PROTOBUF = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+PROTOBUF: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
 SURVEY_CHANNEL_LABEL = {
     survey_pb2.SURVEY_CHANNEL_IN_CHAT: "in_chat",
     survey_pb2.SURVEY_CHANNEL_SMS: "sms",

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from services.common.codec import CONTENT_TYPE_PROTOBUF, ts_from_seconds, ts_to_seconds
+from services.common.codec import CONTENT_TYPE_PROTOBUF, HeaderList, ts_from_seconds, ts_to_seconds
 from services.common.config import KafkaSettings
 from services.common.diskmap import connect, state_dir
 from services.common.kafka import Output
@@ -38,7 +38,7 @@ from services.common.logging import JsonLogger
 from services.common.reader import TopicReader
 from switchboard.v1 import envelope_pb2, survey_pb2
 
-HEADERS = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
+HEADERS: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
 
 
 def state_key(tenant: str, kind: str, ident: str) -> bytes:
