@@ -81,7 +81,7 @@ monitoring: venv ## Regenerate the Grafana dashboards and the chart's copies of 
 	$(PY) deploy/grafana/generate.py
 
 monitoring-test: venv monitoring-tools ## promtool check/test rules, dashboards, metric names (unit) and a real Prometheus
-	$(PY) -m pytest -q tests/unit/test_monitoring_files.py tests/unit/test_monitoring_metrics.py \
+	$(PY) -m pytest -q tests/monitoring tests/unit/test_monitoring_files.py tests/unit/test_monitoring_metrics.py \
 		tests/integration/test_prometheus_real.py
 
 clean: ## Remove the venv, caches and run logs (keeps the Kafka jar cache)
