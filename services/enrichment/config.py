@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from services.common.configfile import ConfigFileError, read_text, yaml_error
 from services.ingestion.parse import CHANNELS
 
 DEPARTMENTS = ("sales", "marketing", "product", "billing", "technical_support", "customer_service")
@@ -25,10 +26,7 @@ _LANG = re.compile(r"^[a-z]{2}$")
 _HOURS = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
-class RulesError(Exception):
-    def __init__(self, path: str, line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path, self.line, self.reason = path, line, reason
+RulesError = ConfigFileError  # the name enrichment's callers use
 
 
 @dataclass(frozen=True)
@@ -383,16 +381,11 @@ def _tenant(ctx: _Ctx, raw: Any, line: int, tenant: str) -> TenantRules:
 
 
 def _read(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(str(path), 1, f"cannot read: {exc.strerror}") from None
+    text = read_text(path)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 (SafeLoader subclass)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise RulesError(str(path), mark.line + 1 if mark else 1, f"not valid YAML: {getattr(exc, 'problem', exc)}"
-                         ) from None
+        raise yaml_error(str(path), exc) from None
 
 
 def load_rules(location: str) -> RulesConfig:

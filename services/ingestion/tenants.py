@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from services.common.config import ConfigError
+from services.common.configfile import ConfigFileError, compose, node_error, read_text
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -32,9 +33,8 @@ class Tenants:
         return found
 
 
-def _error(path: str, node: yaml.Node | None, reason: str) -> ConfigError:
-    line = node.start_mark.line + 1 if node is not None else 1
-    return ConfigError(f"{path}:{line}: {reason}")
+def _error(path: str, node: yaml.Node | None, reason: str) -> ConfigFileError:
+    return node_error(path, node, reason)
 
 
 def load_tenants_file(path: str, env: Mapping[str, str] | None = None) -> Tenants:
@@ -43,15 +43,7 @@ def load_tenants_file(path: str, env: Mapping[str, str] | None = None) -> Tenant
            ingest_token_env: ACME_INGEST_TOKEN   # optional: env var holding the IngestService token
     """
     env = os.environ if env is None else env
-    try:
-        with open(path, encoding="utf-8") as fh:
-            root = yaml.compose(fh, Loader=yaml.SafeLoader)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise ConfigError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    root = compose(read_text(path), path)
     if not isinstance(root, yaml.MappingNode):
         raise _error(path, root, "the file must be a mapping with a 'tenants' key")
     tenants_node = None

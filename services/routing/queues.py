@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from services.common.configfile import ConfigFileError, compose, read_text
 from services.common.hours import Hours
 
 from .domain import AgentSelection, Channel
@@ -119,14 +119,7 @@ class QueuesConfig:
         return found if found is not None else TenantConfig(DEFAULT_TENANT)
 
 
-class ConfigError(Exception):
-    """Invalid queue configuration; str() is "{path}:{line}: {reason}" with a 1-based line."""
-
-    def __init__(self, path: str, line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path = path
-        self.line = line
-        self.reason = reason
+ConfigError = ConfigFileError  # the name routing's callers use
 
 
 def load_queues(path: str | Path) -> QueuesConfig:
@@ -138,10 +131,7 @@ def load_queues(path: str | Path) -> QueuesConfig:
 
 
 def _read(p: Path) -> str:
-    try:
-        return p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(p), 1, f"cannot read file: {exc}") from None
+    return read_text(p)
 
 
 def _load_directory(directory: Path) -> QueuesConfig:
@@ -163,14 +153,7 @@ def parse_queues(text: str, path: str = "<string>") -> QueuesConfig:
 
 
 def _compose(text: str, path: str) -> Node | None:
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise ConfigError(path, line, f"invalid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, 1, f"invalid YAML: {exc}") from None
+    return compose(text, path)
 
 
 # Queue options: name -> validator(parser, node, dotted name) -> value. QueueConfig's fields

@@ -22,6 +22,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from services.common.codec import derived_event_id, new_envelope
+from services.common.configfile import ConfigFileError, compose, read_text
 from switchboard.v1 import contact_pb2, routing_pb2, survey_pb2
 
 DEFAULT_TENANT = "default"
@@ -230,12 +231,7 @@ def still_wanted(policy: QueuePolicy, facts: CustomerFacts, now: float) -> str |
 
 # -- the YAML file ---------------------------------------------------------------------------
 
-class PolicyError(Exception):
-    """A policy file problem, with the file, the line (1-based) and the reason."""
-
-    def __init__(self, path: str, line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path, self.line, self.reason = path, line, reason
+PolicyError = ConfigFileError  # the name survey's callers use
 
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
@@ -420,17 +416,8 @@ _OPTIONS: dict[str, Any] = {
 
 def parse_policy(text: str, path: str = "<string>", base: QueuePolicy | None = None) -> SurveyPolicy:
     base = base or QueuePolicy()
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise PolicyError(path, (mark.line + 1) if mark else 1, f"not valid YAML: {exc.problem}") from None
-    return _Parser(path).document(root, base)
+    return _Parser(path).document(compose(text, path), base)
 
 
 def load_policy(path: str | Path, base: QueuePolicy | None = None) -> SurveyPolicy:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(str(path), 0, f"cannot read the file: {exc.strerror}") from None
-    return parse_policy(text, str(path), base)
+    return parse_policy(read_text(path), str(path), base)

@@ -135,10 +135,10 @@ Q = "tenants.acme.queues.support"
         ("", 1, "empty file"),
         ("- a\n- b\n", 1, "top level: expected a mapping, got a sequence"),
         # YAML syntax errors carry the line YAML reports
-        ("tenants:\n  acme:\n    queues: {support: {skills: {a: 1}}\n", 4, "invalid YAML: expected ',' or '}'"),
+        ("tenants:\n  acme:\n    queues: {support: {skills: {a: 1}}\n", 4, "not valid YAML: expected ',' or '}'"),
         ("tenants:\n  acme:\n    queues:\n      support:\n        channel: voice\n       skills: {}\n", 6,
-         "invalid YAML: "),
-        ("tenants:\n  acme: [\n", 3, "invalid YAML: "),
+         "not valid YAML: "),
+        ("tenants:\n  acme: [\n", 3, "not valid YAML: "),
         # relaxation steps
         (HEAD + "        steps: {after_seconds: 3}\n", 5, f"{Q}.steps: expected a list of steps, got a mapping"),
         (HEAD + "        steps:\n          - {skills: {a: 1}}\n", 6, f"{Q}.steps[0]: missing key 'after_seconds'"),
@@ -197,7 +197,7 @@ def test_errors_name_file_line_and_reason(tmp_path: Path, text: str, line: int, 
 
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
-    with pytest.raises(ConfigError, match=r"nope\.yaml:1: cannot read file"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml:1: cannot read the file"):
         load_queues(missing)
 
 
