@@ -20,6 +20,7 @@ from tests.helpers import (
     ServiceProcess,
     consume_until,
     contact,
+    eventually,
     header,
     http_get,
     metric_value,
@@ -156,13 +157,14 @@ def test_enrichment_scenarios_end_to_end(
                  "application/json")
             bad += 2
     consume_until(b, out, lambda m: contact_pb2.EnrichedContact.FromString(m.value()).contact.contact_id == "c-b39")
-    deadline = time.monotonic() + 60
-    while True:
+
+    def burst_out() -> list[str]:
         ids = [contact_pb2.EnrichedContact.FromString(m.value()).contact.contact_id for m in read_all(b, out)]
         burst_ids = sorted(i for i in ids if i.startswith("c-b"))
-        if len(burst_ids) >= 40 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+        assert len(burst_ids) >= 40, f"{len(burst_ids)} of the 40 burst contacts enriched"
+        return burst_ids
+
+    burst_ids = eventually(burst_out, 60, 0.5, "the 40 good burst contacts on contacts.enriched.v1")
     assert burst_ids == sorted(f"c-b{i}" for i in range(40))  # none lost, none twice
     dead = [m for m in read_all(b, t + "contacts.dlq.v1") if (m.key() or b"").decode().startswith(burst)]
     assert len(dead) == bad

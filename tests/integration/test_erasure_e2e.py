@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -27,6 +27,7 @@ from tests.helpers import (
     ServiceProcess,
     consume_until,
     contact,
+    eventually,
     http_get,
     metric_value,
     producer,
@@ -36,6 +37,7 @@ from tests.helpers import (
     start_service,
     wait_for_profiles,
     wait_ready,
+    wait_until,
 )
 
 pytestmark = pytest.mark.broker
@@ -91,15 +93,6 @@ def agent_event(agent_id: str, **kind: object) -> bytes:
                                 **kind).SerializeToString()
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_erased_customer_leaves_no_trace_in_any_service_state(
     broker: BrokerHandle, topic_prefix: str, stack: dict[str, object]
 ) -> None:
@@ -149,7 +142,7 @@ def test_erased_customer_leaves_no_trace_in_any_service_state(
     def routing_state() -> dict[tuple[str, str, str], dict]:
         return {tuple(json.loads(k)): json.loads(v) for k, v in compacted(b, t + "routing.state.v1").items()}
 
-    wait_for(lambda: routing_state().get((TENANT, "contact", f"cx2-{run}"), {}).get("customer_id") == x,
+    wait_until(lambda: routing_state().get((TENANT, "contact", f"cx2-{run}"), {}).get("customer_id") == x,
              "X's waiting contact in routing.state.v1")
     with grpc.insecure_channel(f"127.0.0.1:{svcs['routing'].grpc_port}") as channel:
         stub = routing_pb2_grpc.RoutingServiceStub(channel)
@@ -199,8 +192,13 @@ def test_erased_customer_leaves_no_trace_in_any_service_state(
                 return False
         return True
 
-    wait_for(confirmed, "switchboard_erasures_total from enrichment, routing and survey", 90)
-    wait_for(lambda: holds(x) == {}, "X gone from every compacted state topic")  # the transactions commit
+    wait_until(confirmed, "switchboard_erasures_total from enrichment, routing and survey", 90)
+
+    def x_gone() -> None:
+        left = holds(x)
+        assert left == {}, f"X still in {left}"
+
+    eventually(x_gone, 60, 0.5, "X gone from every compacted state topic")  # the transactions commit
     assert holds(y) == before_y
     state = routing_state()
     assert state[(TENANT, "contact", f"cx2-{run}")]["customer_id"] == ""  # still waiting, anonymous now
@@ -224,7 +222,7 @@ def test_erased_customer_leaves_no_trace_in_any_service_state(
         except AssertionError:
             return False
 
-    wait_for(skipped_anonymous, "survey to skip X's anonymous contact")
+    wait_until(skipped_anonymous, "survey to skip X's anonymous contact")
     ended_x = [routing_pb2.LifecycleEvent.FromString(m.value()) for m in read_all(b, t + "contacts.lifecycle.v1")]
     ended_x = [e for e in ended_x if e.contact_id == f"cx2-{run}"]
     assert ended_x and all(e.customer_id == "" and not e.customer_segments for e in ended_x[1:])
@@ -255,7 +253,7 @@ def test_erased_customer_leaves_no_trace_in_any_service_state(
     assert ey.known_customer and ey.context.contacts_in_window == 3
     assert [r.contact_id for r in ey.context.recent][:2] == [f"cy2-{run}", f"cy1-{run}"]
 
-    wait_for(lambda: (TENANT, "contact", f"cx3-{run}") in routing_state(), "routing to take X's new contact")
+    wait_until(lambda: (TENANT, "contact", f"cx3-{run}") in routing_state(), "routing to take X's new contact")
     after_x = holds(x)
     # Only what X's new contact created since: its history entry and its live routing records.
     assert set(after_x) <= {"enrichment.history.v1", "routing.state.v1", "routing.state.v1 context"}, after_x

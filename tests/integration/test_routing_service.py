@@ -129,13 +129,13 @@ def test_sigkill_in_the_middle_of_traffic_loses_nothing_and_assigns_nothing_twic
                 killed_at = n
                 routing = start_service("routing", env, tmp_path)
         wait_ready([routing], timeout=120)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+
+        def all_finished() -> None:
             events = _lifecycle(broker.bootstrap, topics["contacts.lifecycle.v1"])
             finished = {e.contact_id for e in events if e.kind in TERMINAL}
-            if len(finished) >= contacts:
-                break
-            time.sleep(1)
+            assert len(finished) >= contacts, f"{len(finished)} of {contacts} contacts finished"
+
+        eventually(all_finished, 120, 1.0, "every contact to reach a terminal state")
     routing.terminate()
     assert killed_at == contacts // 2
     log = routing.log()

@@ -11,7 +11,17 @@ import pytest
 
 from services.common.codec import new_envelope
 from switchboard.v1 import contact_pb2, routing_pb2, survey_pb2
-from tests.helpers import consume_until, http_get, metric_value, producer, read_all, send, start_service, wait_ready
+from tests.helpers import (
+    consume_until,
+    http_get,
+    metric_value,
+    producer,
+    read_all,
+    send,
+    start_service,
+    wait_ready,
+    wait_until,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -74,16 +84,11 @@ def test_policy_reload_applies_to_the_next_contact_and_a_bad_file_is_refused(
                 return 0.0
 
         send(p, lifecycle, "acme", ended("c-before"), PB)
-        deadline = time.monotonic() + 60
-        while skipped_disabled() < 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: skipped_disabled() >= 1, "survey to skip c-before (policy disabled)", 60, 0.2)
         assert skipped_disabled() == 1, svc.log()[-2000:]
 
         rewrite(policy, ENABLED)
-        deadline = time.monotonic() + 60
-        while "policy_reloaded" not in svc.log() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert "policy_reloaded" in svc.log(), svc.log()[-2000:]
+        wait_until(lambda: "policy_reloaded" in svc.log(), "policy_reloaded in the survey log", 60, 0.2)
         send(p, lifecycle, "acme", ended("c-after"), PB)
         msg = consume_until(b, t + "surveys.requests.v1",
                             lambda m: survey_pb2.SurveyRequest.FromString(m.value()).contact_id == "c-after")
@@ -91,9 +96,7 @@ def test_policy_reload_applies_to_the_next_contact_and_a_bad_file_is_refused(
         assert [q.question_id for q in req.questions] == ["csat"]  # the new file's questions
 
         rewrite(policy, BROKEN)
-        deadline = time.monotonic() + 60
-        while "policy_reload_failed" not in svc.log() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: "policy_reload_failed" in svc.log(), "policy_reload_failed in the survey log", 60, 0.2)
         failed = [line for line in svc.log().splitlines() if "policy_reload_failed" in line]
         assert failed and '"line":4' in failed[0] and str(policy) in failed[0], svc.log()[-2000:]
         assert svc.proc.poll() is None  # still running, on the last good policy

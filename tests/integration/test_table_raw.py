@@ -4,8 +4,6 @@ decodes on get(); keep= holds only the keys it accepts. The default (decoded, ev
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Callable
 
 from services.common import topics
 from services.common.broker import BrokerHandle
@@ -14,20 +12,13 @@ from services.common.logging import JsonLogger
 from services.common.table import CompactedTable
 from services.survey.state import state_key
 from switchboard.v1 import survey_pb2
-from tests.helpers import producer, send
+from tests.helpers import producer, send, wait_until
 
 
 def open_record(sid: str) -> survey_pb2.SurveyState:
     return survey_pb2.SurveyState(open=survey_pb2.OpenSurvey(
         request=survey_pb2.SurveyRequest(survey_id=sid, customer_id="cust-1", queue_id="support"),
         followup_queue="supervisors"))
-
-
-def wait(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 def test_raw_table_decodes_on_get_and_keeps_only_accepted_keys(broker: BrokerHandle, topic_prefix: str) -> None:
@@ -58,7 +49,7 @@ def test_raw_table_decodes_on_get_and_keeps_only_accepted_keys(broker: BrokerHan
         assert all(isinstance(v, survey_pb2.SurveyState) for v in plain._data.values())
         # Later records reach the raw table too.
         send(p, topic, s2.decode(), open_record("s2").SerializeToString())
-        wait(lambda: raw.get(s2) == open_record("s2"))
+        wait_until(lambda: raw.get(s2) == open_record("s2"), "the later record of s2 in the raw table", 60, 0.1)
     finally:
         raw.stop()
         plain.stop()

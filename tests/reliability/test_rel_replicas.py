@@ -10,6 +10,7 @@ import time
 import pytest
 
 from services.common.broker import BrokerHandle
+from tests.helpers import wait_until
 from tests.reliability.harness import SERVICES, TENANTS, Pipeline, Traffic, record, scale, settle
 
 pytestmark = pytest.mark.broker
@@ -28,10 +29,8 @@ def assignments(log: str) -> list[tuple[float, list[str]]]:
 def test_two_replicas_one_killed(broker: BrokerHandle, topic_prefix: str, pipeline: Pipeline) -> None:
     pipeline.start_all(replicas=2)
     # Both replicas of each service own something before the kill (two partitions per topic).
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not all(
-            assignments(p.log()) and assignments(p.log())[-1][1] for p in pipeline.all()):
-        time.sleep(0.5)
+    wait_until(lambda: all(assignments(p.log()) and assignments(p.log())[-1][1] for p in pipeline.all()),
+               "every replica to own partitions", 60)
     before = {f"{p.name}-{i}": assignments(p.log())[-1][1]
               for name in SERVICES for i, p in enumerate(pipeline.procs[name])}
     for name in SERVICES:
