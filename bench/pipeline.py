@@ -55,7 +55,7 @@ INPUTS = {  # what each service's consumer group reads
     "routing": ("contacts.enriched.v1", "agents.events.v1"),
     "survey": ("contacts.lifecycle.v1", "surveys.responses.v1"),
 }
-GRPC_PORT_VARS = {"routing": "SWITCHBOARD_GRPC_PORT", "ingestion": "INGESTION_GRPC_PORT", "survey": "SURVEY_GRPC_PORT"}
+GRPC_PORT_VARS = {"routing": "ROUTING_GRPC_PORT", "ingestion": "INGESTION_GRPC_PORT", "survey": "SURVEY_GRPC_PORT"}
 CONFIG_FILES = {
     "ingestion": {"SWITCHBOARD_TENANTS_FILE": CONFIG / "tenants.yaml"},
     "enrichment": {"ENRICHMENT_RULES_FILE": CONFIG / "enrichment.yaml"},

@@ -49,7 +49,7 @@ SERVICES: dict[str, tuple[Inputs, list[str], str, str | None, Inputs]] = {
     "survey": ([("contacts.lifecycle.v1", CONTENT_TYPE_PROTOBUF, streams.lifecycle_events)],
                ["surveys.requests.v1", "surveys.state.v1"], "protobuf", None, []),
 }
-GRPC_PORT_VARS = {"routing": "SWITCHBOARD_GRPC_PORT", "ingestion": "INGESTION_GRPC_PORT", "survey": "SURVEY_GRPC_PORT"}
+GRPC_PORT_VARS = {"routing": "ROUTING_GRPC_PORT", "ingestion": "INGESTION_GRPC_PORT", "survey": "SURVEY_GRPC_PORT"}
 
 
 def _ready(port: int) -> bool:

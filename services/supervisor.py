@@ -228,7 +228,7 @@ class Supervisor:
         for name, port in SERVICES:
             env = dict(base, SWITCHBOARD_HTTP_PORT=str(port), SWITCHBOARD_INSTANCE_ID=f"{name}-local")
             if name == "routing":
-                env["SWITCHBOARD_GRPC_PORT"] = str(GRPC_PORT)
+                env["ROUTING_GRPC_PORT"] = str(GRPC_PORT)
             elif name == "ingestion":
                 env["INGESTION_GRPC_PORT"] = str(INGEST_GRPC_PORT)
                 env.setdefault("ACME_INGEST_TOKEN", self.ingest_token)

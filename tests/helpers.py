@@ -156,7 +156,7 @@ class ServiceProcess:
 # test started to its report (a flaky end-to-end failure is otherwise undiagnosable in CI).
 STARTED: list[ServiceProcess] = []
 
-GRPC_PORT_VARS = {"routing": "SWITCHBOARD_GRPC_PORT", "ingestion": "INGESTION_GRPC_PORT", "survey": "SURVEY_GRPC_PORT"}
+GRPC_PORT_VARS = {"routing": "ROUTING_GRPC_PORT", "ingestion": "INGESTION_GRPC_PORT", "survey": "SURVEY_GRPC_PORT"}
 
 
 def start_service(name: str, env: dict[str, str], log_dir: Path, **extra_env: str) -> ServiceProcess:

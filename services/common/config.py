@@ -61,6 +61,21 @@ def env_float(
     return parsed
 
 
+# Old names still read, for one release, when the new one is not set: (old, new) as found.
+DEPRECATED_NAMES: list[tuple[str, str]] = []
+
+
+def renamed(new: str, old: str, *, env: Mapping[str, str] | None = None) -> str:
+    """The variable to read for a setting renamed from `old` to `new`: `new` when set, else `old`
+    when set (recorded in DEPRECATED_NAMES, which the service logs at start), else `new`."""
+    env = os.environ if env is None else env
+    if _raw(env, new) is None and _raw(env, old) is not None:
+        if (old, new) not in DEPRECATED_NAMES:
+            DEPRECATED_NAMES.append((old, new))
+        return old
+    return new
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from services.common import metrics
+from services.common import config, metrics
 from services.common.config import ConfigError, ServiceSettings
 from services.common.http import HealthServer
 from services.common.kafka import StreamLoop
@@ -49,6 +49,9 @@ class Runtime:
             metrics.READY.labels(service).set(1 if ok else 0)
             return ok
 
+        for old, new in config.DEPRECATED_NAMES:
+            self.log.warning("config_deprecated", variable=old, use=new,
+                             detail=f"{old} is read for one more release; set {new} instead")
         self.http = HealthServer(self.settings.http_port, _ready).start()
         self.log.info("http_listening", port=self.http.port, paths=["/metrics", "/healthz", "/readyz"])
         return self.http

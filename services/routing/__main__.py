@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
 from services.common import grpc_server, topics
-from services.common.config import ConfigError, env_bool, env_float, env_int, env_str
+from services.common.config import ConfigError, env_bool, env_float, env_int, env_str, renamed
 from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop, producer_config
 from services.common.logging import kafka_logger
@@ -37,7 +37,7 @@ from switchboard.v1 import routing_pb2_grpc
 def main() -> int:
     rt = Runtime("routing", default_http_port=9103)
     try:
-        grpc_port = env_int("SWITCHBOARD_GRPC_PORT", 50051, minimum=0, maximum=65535)
+        grpc_port = env_int(renamed("ROUTING_GRPC_PORT", "SWITCHBOARD_GRPC_PORT"), 50051, minimum=0, maximum=65535)
         queues_file = env_str("SWITCHBOARD_QUEUES_FILE", "")
         reload_interval = env_float("SWITCHBOARD_QUEUES_RELOAD_SECONDS", 5.0, minimum=0.0)
         queues = load_queues(queues_file) if queues_file else QueuesConfig.default()

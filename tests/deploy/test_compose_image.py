@@ -4,6 +4,7 @@ every service's environment accepted by its own config parser, scrape targets, m
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from tests.deploy.chart import CHART, ROOT
 
 DEPLOY = ROOT / "deploy"
 SERVICES = {"ingestion": 9101, "enrichment": 9102, "routing": 9103, "survey": 9104}
-GRPC = {"routing": ("SWITCHBOARD_GRPC_PORT", 50051), "ingestion": ("INGESTION_GRPC_PORT", 50052),
+GRPC = {"routing": ("ROUTING_GRPC_PORT", 50051), "ingestion": ("INGESTION_GRPC_PORT", 50052),
         "survey": ("SURVEY_GRPC_PORT", 50053)}
 
 
@@ -136,7 +137,11 @@ def test_image_is_python311_slim_non_root_and_copies_what_exists() -> None:
     exposed = {int(p) for op, arg in instructions if op == "EXPOSE" for p in arg.split()}
     assert exposed >= set(SERVICES.values()) | {p for _, p in GRPC.values()}
     # Every package the image installs is one pyproject.toml declares.
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    for pkg in re.findall(r'"(services[\w.]*|switchboard[\w.]*)"', pyproject):
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    # ...and every package of the source tree is declared (a new one would be missing from the image)
+    found = {str(d.relative_to(ROOT)).replace("/", ".") for d in (ROOT / "services").rglob("__init__.py")
+             for d in [d.parent]}
+    assert found <= set(packages), f"not in pyproject.toml's packages: {sorted(found - set(packages))}"
+    for pkg in packages:
         base = ROOT / ("protos/gen/" if pkg.startswith("switchboard") else "") / pkg.replace(".", "/")
         assert base.is_dir(), pkg

@@ -237,7 +237,7 @@ def test_probes_grpc_for_routing_http_for_workers(render: Any) -> None:
         else:
             assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     # Each service's gRPC port reaches it through the env var its __main__ reads.
-    for svc, var, port in (("routing", "SWITCHBOARD_GRPC_PORT", 50051), ("ingestion", "INGESTION_GRPC_PORT", 50052),
+    for svc, var, port in (("routing", "ROUTING_GRPC_PORT", 50051), ("ingestion", "INGESTION_GRPC_PORT", 50052),
                            ("survey", "SURVEY_GRPC_PORT", 50053)):
         c = container(one(docs, "Deployment", f"sb-switchboard-{svc}"))
         assert {p["name"]: p["containerPort"] for p in c["ports"]}["grpc"] == port
@@ -245,7 +245,7 @@ def test_probes_grpc_for_routing_http_for_workers(render: Any) -> None:
         source = (ROOT / "services" / svc / "__main__.py").read_text() + (
             ROOT / "services" / svc / "config.py").read_text() if (ROOT / "services" / svc / "config.py").exists() \
             else (ROOT / "services" / svc / "__main__.py").read_text()
-        assert f'"{var}", {port}' in source, f"services/{svc} does not read {var} (default {port})"
+        assert re.search(rf'"{var}"[^\n]*, {port}\b', source), f"services/{svc} does not read {var} (default {port})"
 
 
 def test_services_select_their_pods_and_expose_named_ports(render: Any) -> None:

@@ -41,3 +41,18 @@ def test_sasl_settings_map_to_librdkafka() -> None:
         "sasl.username": "u", "sasl.password": "p", "ssl.ca.location": "/etc/ca.pem",
         "reconnect.backoff.max.ms": "1000",
     }
+
+
+def test_a_renamed_variable_reads_the_new_name_then_the_old_one_and_records_it() -> None:
+    from services.common import config
+
+    config.DEPRECATED_NAMES.clear()
+    assert config.renamed("ROUTING_GRPC_PORT", "SWITCHBOARD_GRPC_PORT", env={}) == "ROUTING_GRPC_PORT"
+    both = {"ROUTING_GRPC_PORT": "1", "SWITCHBOARD_GRPC_PORT": "2"}
+    assert config.renamed("ROUTING_GRPC_PORT", "SWITCHBOARD_GRPC_PORT", env=both) == "ROUTING_GRPC_PORT"
+    assert config.DEPRECATED_NAMES == []
+    old = {"SWITCHBOARD_GRPC_PORT": "2"}
+    name = config.renamed("ROUTING_GRPC_PORT", "SWITCHBOARD_GRPC_PORT", env=old)
+    assert name == "SWITCHBOARD_GRPC_PORT" and config.env_int(name, 1, env=old) == 2
+    assert config.DEPRECATED_NAMES == [("SWITCHBOARD_GRPC_PORT", "ROUTING_GRPC_PORT")]
+    config.DEPRECATED_NAMES.clear()
