@@ -47,9 +47,9 @@ from services.routing.domain import (
     ContactAbandoned,
     ContactArrived,
     ContactEnded,
+    Decision,
     Lifecycle,
     LifecycleKind,
-    Output,
     Rejected,
 )
 from services.routing.engine import RoutingEngine
@@ -125,7 +125,7 @@ class Center:
     not_ready: Bag = field(default_factory=Bag)
     seq: int = 0
 
-    def track(self, out: list[Output]) -> int:
+    def track(self, out: list[Decision]) -> int:
         """Follows the engine's decisions; returns how many assignments they hold."""
         assignments = 0
         for o in out:

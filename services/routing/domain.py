@@ -218,7 +218,7 @@ Event = (
 
 
 # ---------------------------------------------------------------------------------------------
-# Outputs
+# Decisions (what the engine outputs)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -273,7 +273,7 @@ class Rejected:
     event: object
 
 
-Output = Assignment | Lifecycle | AgentChanged | Rejected
+Decision = Assignment | Lifecycle | AgentChanged | Rejected
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ from .domain import (
     ContactAbandoned,
     ContactArrived,
     ContactEnded,
+    Decision,
     Lifecycle,
     LifecycleKind,
-    Output,
     QueueStats,
     Rejected,
 )
@@ -122,7 +122,7 @@ def run(config: SimConfig, engine: RoutingEngine | None = None) -> SimResult:
 
     events = 0
 
-    def handle(event: object, now: float) -> list[Output]:
+    def handle(event: object, now: float) -> list[Decision]:
         nonlocal events
         events += 1
         out = engine.handle(event, now)
@@ -151,7 +151,7 @@ def run(config: SimConfig, engine: RoutingEngine | None = None) -> SimResult:
         seq += 1
         heapq.heappush(timeline, (at, seq, kind, contact_id))
 
-    def assigned(out: list[Output], now: float) -> None:
+    def assigned(out: list[Decision], now: float) -> None:
         nonlocal answered, within, wait_answered, wait_all
         for o in out:
             if isinstance(o, Assignment):

@@ -24,11 +24,11 @@ from services.routing.domain import (
     ContactEnded,
     ContactStatus,
     ContactTransferred,
+    Decision,
     Lifecycle,
     LifecycleKind,
     OfferAccepted,
     OfferRejected,
-    Output,
     Rejected,
     Tick,
     WrapUpDone,
@@ -53,7 +53,7 @@ def config(*queues: QueueConfig, strict: bool = False, default_queues: Sequence[
 
 def login(e: RoutingEngine, agent: str, now: float = 0.0, *, skills: dict[str, int] | None = None,
           languages: Sequence[str] = ("en",), capacity: dict[Channel, int] | None = None,
-          queues: Sequence[str] = (), ready: bool = True, tenant: str = T) -> list[Output]:
+          queues: Sequence[str] = (), ready: bool = True, tenant: str = T) -> list[Decision]:
     out = e.handle(AgentLogin(tenant, agent, skills or {}, frozenset(languages), capacity or {}, frozenset(queues)),
                    now)
     if ready:
@@ -62,15 +62,15 @@ def login(e: RoutingEngine, agent: str, now: float = 0.0, *, skills: dict[str, i
 
 
 def arrive(e: RoutingEngine, contact: str, queue: str = "q", now: float = 0.0, channel: Channel = V,
-           tenant: str = T, **kw: object) -> list[Output]:
+           tenant: str = T, **kw: object) -> list[Decision]:
     return e.handle(ContactArrived(tenant, contact, f"cust-{contact}", channel, queue, **kw), now)  # type: ignore[arg-type]
 
 
-def assigned(out: Sequence[Output]) -> list[tuple[str, str]]:
+def assigned(out: Sequence[Decision]) -> list[tuple[str, str]]:
     return [(o.contact_id, o.agent_id) for o in out if isinstance(o, Assignment)]
 
 
-def lifecycles(out: Sequence[Output], kind: LifecycleKind) -> list[Lifecycle]:
+def lifecycles(out: Sequence[Decision], kind: LifecycleKind) -> list[Lifecycle]:
     return [o for o in out if isinstance(o, Lifecycle) and o.kind is kind]
 
 
@@ -80,7 +80,7 @@ def state(e: RoutingEngine, agent: str) -> AgentState:
     return view.state
 
 
-def rejected(out: Sequence[Output]) -> list[str]:
+def rejected(out: Sequence[Decision]) -> list[str]:
     return [o.reason for o in out if isinstance(o, Rejected)]
 
 
@@ -677,9 +677,9 @@ def test_reload_applies_new_requirements_on_the_next_event() -> None:
 
 
 def test_same_inputs_give_the_same_outputs() -> None:
-    def run() -> list[Output]:
+    def run() -> list[Decision]:
         e = engine(QueueConfig("q", offer_timeout_seconds=5, wrap_up_seconds=3), QueueConfig("c", channel=C))
-        out: list[Output] = []
+        out: list[Decision] = []
         for i in range(4):
             out += login(e, f"a{i}", i, skills={"s": i + 1})
         for i in range(12):
@@ -754,7 +754,7 @@ class Model:
         self.now = 0.0
         self.last_event: object = None
 
-    def send(self, event: object) -> list[Output]:
+    def send(self, event: object) -> list[Decision]:
         agent_key = (getattr(event, "tenant_id", ""), getattr(event, "agent_id", ""))
         before = self.e.get_agent(*agent_key)
         out = self.e.handle(event, self.now)

@@ -16,9 +16,9 @@ from ..domain import (
     AgentState,
     Channel,
     ContactStatus,
+    Decision,
     OfferAccepted,
     OfferRejected,
-    Output,
     Rejected,
     WrapUpDone,
 )
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 class AgentStates:
     __slots__ = ()
 
-    def _on_login(self: TenantEngine, ev: AgentLogin, now: float, out: list[Output]) -> None:
+    def _on_login(self: TenantEngine, ev: AgentLogin, now: float, out: list[Decision]) -> None:
         a = self.agents.get(ev.agent_id)
         if not ev.agent_id:
             out.append(Rejected(self.tenant_id, "missing_agent_id", ev))
@@ -69,7 +69,7 @@ class AgentStates:
         self._index_agent(a)
         self._set_state(a, AgentState.NOT_READY, "login", now, out)
 
-    def _on_ready(self: TenantEngine, ev: AgentReady, now: float, out: list[Output]) -> None:
+    def _on_ready(self: TenantEngine, ev: AgentReady, now: float, out: list[Decision]) -> None:
         a = self._logged_in(ev, out)
         if a is None:
             return
@@ -80,7 +80,7 @@ class AgentStates:
             a.pending_not_ready = None  # cancels a not-ready asked for while busy
             self._refresh(a, now, out)
 
-    def _on_not_ready(self: TenantEngine, ev: AgentNotReady, now: float, out: list[Output]) -> None:
+    def _on_not_ready(self: TenantEngine, ev: AgentNotReady, now: float, out: list[Decision]) -> None:
         a = self._logged_in(ev, out)
         if a is None:
             return
@@ -93,7 +93,7 @@ class AgentStates:
             touch(a)
             self._set_state(a, AgentState.NOT_READY, reason, now, out)
 
-    def _on_logout(self: TenantEngine, ev: AgentLogout, now: float, out: list[Output]) -> None:
+    def _on_logout(self: TenantEngine, ev: AgentLogout, now: float, out: list[Decision]) -> None:
         a = self._logged_in(ev, out)
         if a is None:
             return
@@ -131,13 +131,13 @@ class AgentStates:
             if c.contact_id in self.contacts and c.status is ContactStatus.WAITING and not c.group.eligible:
                 self._overflow(c, now, out)
 
-    def _on_wrap_up_done(self: TenantEngine, ev: WrapUpDone, now: float, out: list[Output]) -> None:
+    def _on_wrap_up_done(self: TenantEngine, ev: WrapUpDone, now: float, out: list[Decision]) -> None:
         a = self._logged_in(ev, out)
         if a is not None and a.state is AgentState.WRAP_UP:  # else already over: nothing to do
             self._become_idle(a, now, "wrap_up_done", out)
             self._refresh(a, now, out)
 
-    def _on_offer_accepted(self: TenantEngine, ev: OfferAccepted, now: float, out: list[Output]) -> None:
+    def _on_offer_accepted(self: TenantEngine, ev: OfferAccepted, now: float, out: list[Decision]) -> None:
         a = self._logged_in(ev, out)
         c = self._pending_offer(a, ev, out)
         if a is None or c is None:
@@ -145,14 +145,14 @@ class AgentStates:
         self._accept(c, a, now, out)
         self._refresh(a, now, out)
 
-    def _on_offer_rejected(self: TenantEngine, ev: OfferRejected, now: float, out: list[Output]) -> None:
+    def _on_offer_rejected(self: TenantEngine, ev: OfferRejected, now: float, out: list[Decision]) -> None:
         a = self._logged_in(ev, out)
         c = self._pending_offer(a, ev, out)
         if a is None or c is None:
             return
         self._withdraw_offer(c, a, now, out, "offer_rejected")
 
-    def _withdraw_offer(self: TenantEngine, c: Contact, a: Agent, now: float, out: list[Output],
+    def _withdraw_offer(self: TenantEngine, c: Contact, a: Agent, now: float, out: list[Decision],
                         reason: str) -> None:
         """Offer rejected or timed out: the agent missed it; the contact goes back to its place."""
         self._release(a, c)
@@ -167,7 +167,7 @@ class AgentStates:
         self._register(a)
 
     def _set_state(self: TenantEngine, a: Agent, state: AgentState, reason: str, now: float,
-                   out: list[Output]) -> None:
+                   out: list[Decision]) -> None:
         if a.state is state and a.reason == reason:
             return
         was_working, is_working = a.state in WORKING, state in WORKING
@@ -190,7 +190,7 @@ class AgentStates:
         touch(a)
         self._mark(c)
 
-    def _settle(self: TenantEngine, a: Agent, now: float, out: list[Output], wrap_seconds: float = 0.0) -> None:
+    def _settle(self: TenantEngine, a: Agent, now: float, out: list[Decision], wrap_seconds: float = 0.0) -> None:
         """Puts a busy or reserved agent in the state its held contacts call for."""
         if a.state not in (AgentState.BUSY, AgentState.RESERVED):
             return
@@ -207,7 +207,7 @@ class AgentStates:
         else:
             self._become_idle(a, now, "contact_ended", out)
 
-    def _become_idle(self: TenantEngine, a: Agent, now: float, reason: str, out: list[Output]) -> None:
+    def _become_idle(self: TenantEngine, a: Agent, now: float, reason: str, out: list[Decision]) -> None:
         a.wrap_token += 1
         touch(a)
         if a.pending_not_ready is not None:
@@ -218,7 +218,7 @@ class AgentStates:
             self._set_state(a, AgentState.READY, reason, now, out)
 
     def _logged_in(self: TenantEngine, ev: AgentReady | AgentNotReady | AgentLogout | WrapUpDone | OfferAccepted
-                   | OfferRejected, out: list[Output]) -> Agent | None:
+                   | OfferRejected, out: list[Decision]) -> Agent | None:
         a = self.agents.get(ev.agent_id)
         if a is None or a.state is AgentState.LOGGED_OUT:
             out.append(Rejected(self.tenant_id, "unknown_agent" if a is None else "agent_logged_out", ev))
@@ -226,7 +226,7 @@ class AgentStates:
         return a
 
     def _pending_offer(self: TenantEngine, a: Agent | None, ev: OfferAccepted | OfferRejected,
-                       out: list[Output]) -> Contact | None:
+                       out: list[Decision]) -> Contact | None:
         if a is None:
             return None
         c = self.contacts.get(ev.contact_id)

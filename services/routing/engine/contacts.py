@@ -18,9 +18,9 @@ from ..domain import (
     ContactEnded,
     ContactStatus,
     ContactTransferred,
+    Decision,
     Lifecycle,
     LifecycleKind,
-    Output,
     Rejected,
 )
 from ..queues import Action
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 class ContactEvents:
     __slots__ = ()
 
-    def _on_arrived(self: TenantEngine, ev: ContactArrived, now: float, out: list[Output]) -> None:
+    def _on_arrived(self: TenantEngine, ev: ContactArrived, now: float, out: list[Decision]) -> None:
         try:
             channel = Channel(ev.channel)
         except ValueError:
@@ -116,7 +116,7 @@ class ContactEvents:
         out.append(self._lifecycle(c, LifecycleKind.QUEUED, position=position, estimated_wait_seconds=ewt))
         self._settle_waiting(c, now, out)
 
-    def _on_answered(self: TenantEngine, ev: ContactAnswered, now: float, out: list[Output]) -> None:
+    def _on_answered(self: TenantEngine, ev: ContactAnswered, now: float, out: list[Decision]) -> None:
         c = self._live_contact(ev, out)
         if c is None:
             return
@@ -137,7 +137,7 @@ class ContactEvents:
         if accepted_now:
             self._refresh(a, now, out)
 
-    def _on_abandoned(self: TenantEngine, ev: ContactAbandoned, now: float, out: list[Output]) -> None:
+    def _on_abandoned(self: TenantEngine, ev: ContactAbandoned, now: float, out: list[Decision]) -> None:
         c = self._live_contact(ev, out)
         if c is None:
             return
@@ -146,7 +146,7 @@ class ContactEvents:
         else:
             self._abandon(c, now, out)
 
-    def _on_ended(self: TenantEngine, ev: ContactEnded, now: float, out: list[Output]) -> None:
+    def _on_ended(self: TenantEngine, ev: ContactEnded, now: float, out: list[Decision]) -> None:
         c = self._live_contact(ev, out)
         if c is None:
             return
@@ -158,7 +158,7 @@ class ContactEvents:
             self._abandon(c, now, out)
 
     def _on_callback_requested(self: TenantEngine, ev: ContactCallbackRequested, now: float,
-                               out: list[Output]) -> None:
+                               out: list[Decision]) -> None:
         c = self._live_contact(ev, out)
         if c is None:
             return
@@ -171,7 +171,7 @@ class ContactEvents:
         else:
             self._to_callback(c, now, out, "requested")
 
-    def _on_transferred(self: TenantEngine, ev: ContactTransferred, now: float, out: list[Output]) -> None:
+    def _on_transferred(self: TenantEngine, ev: ContactTransferred, now: float, out: list[Decision]) -> None:
         c = self._live_contact(ev, out)
         if c is None:
             return
@@ -240,7 +240,7 @@ class ContactEvents:
             self._settle(a, now, out, wrap)
             self._refresh(a, now, out)
 
-    def _abandon(self: TenantEngine, c: Contact, now: float, out: list[Output]) -> None:
+    def _abandon(self: TenantEngine, c: Contact, now: float, out: list[Decision]) -> None:
         """The customer left before the contact was accepted (waiting or offered)."""
         q = c.group.queue
         a = self.agents.get(c.agent_id) if c.status is ContactStatus.OFFERED else None
@@ -267,7 +267,7 @@ class ContactEvents:
             self._settle(a, now, out)
             self._refresh(a, now, out)
 
-    def _finish(self: TenantEngine, c: Contact, now: float, out: list[Output], talk: float, hold: float,
+    def _finish(self: TenantEngine, c: Contact, now: float, out: list[Decision], talk: float, hold: float,
                 reason: str) -> None:
         """An assigned contact is over: frees the agent's slot (wrap-up after its last one)."""
         a = self.agents[c.agent_id]
@@ -301,7 +301,7 @@ class ContactEvents:
             self.marks.add(("contact", evicted))
 
     def _live_contact(self: TenantEngine, ev: ContactAnswered | ContactAbandoned | ContactEnded
-                      | ContactCallbackRequested | ContactTransferred, out: list[Output]) -> Contact | None:
+                      | ContactCallbackRequested | ContactTransferred, out: list[Decision]) -> Contact | None:
         c = self.contacts.get(ev.contact_id)
         if c is None:
             reason = "contact_finished" if ev.contact_id in self.finished else "unknown_contact"

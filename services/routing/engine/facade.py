@@ -22,9 +22,9 @@ from ..domain import (
     ContactStatus,
     ContactTransferred,
     ContactView,
+    Decision,
     OfferAccepted,
     OfferRejected,
-    Output,
     QueueStats,
     Rejected,
     Tick,
@@ -45,7 +45,7 @@ class RoutingEngine:
 
     # -- events ---------------------------------------------------------------------------------
 
-    def handle(self, event: object, now: float) -> list[Output]:
+    def handle(self, event: object, now: float) -> list[Decision]:
         """Applies one event at `now` and returns the decisions it caused."""
         tenant_id = getattr(event, "tenant_id", None)
         if not isinstance(tenant_id, str) or not tenant_id:

@@ -14,8 +14,8 @@ from ..domain import (
     Assignment,
     Channel,
     ContactStatus,
+    Decision,
     LifecycleKind,
-    Output,
 )
 from .model import (
     TIMER_OFFER,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 class Matching:
     __slots__ = ()
 
-    def _settle_waiting(self: TenantEngine, c: Contact, now: float, out: list[Output]) -> None:
+    def _settle_waiting(self: TenantEngine, c: Contact, now: float, out: list[Decision]) -> None:
         """A contact that just started waiting somewhere: overflow if nobody may take it and the
         queue says so, else give it to the best available agent."""
         if c.held_until is not None:
@@ -43,7 +43,7 @@ class Matching:
             return
         self._place(c, now, out)
 
-    def _place(self: TenantEngine, c: Contact, now: float, out: list[Output]) -> None:
+    def _place(self: TenantEngine, c: Contact, now: float, out: list[Decision]) -> None:
         """Gives a waiting contact to the best available agent, if there is one."""
         a = self._best_agent(c)
         if a is not None:
@@ -51,7 +51,7 @@ class Matching:
             # Its other channels cannot have a match: it was available and unmatched before.
             self._register(a)
 
-    def _assign(self: TenantEngine, c: Contact, a: Agent, now: float, out: list[Output]) -> None:
+    def _assign(self: TenantEngine, c: Contact, a: Agent, now: float, out: list[Decision]) -> None:
         self._detach(c)
         if c.reserved_for:
             self._end_reservation(c)
@@ -82,7 +82,7 @@ class Matching:
                                   wait, now, None))
             self._accept(c, a, now, out)
 
-    def _accept(self: TenantEngine, c: Contact, a: Agent, now: float, out: list[Output]) -> None:
+    def _accept(self: TenantEngine, c: Contact, a: Agent, now: float, out: list[Decision]) -> None:
         q = c.group.queue
         wait = max(0.0, now - c.enqueued_at)
         c.status, c.assigned_at, c.wait_seconds = ContactStatus.ASSIGNED, now, wait
@@ -100,7 +100,7 @@ class Matching:
         if a.state is not AgentState.BUSY:
             self._set_state(a, AgentState.BUSY, "contact", now, out)
 
-    def _refresh(self: TenantEngine, a: Agent, now: float, out: list[Output]) -> None:
+    def _refresh(self: TenantEngine, a: Agent, now: float, out: list[Decision]) -> None:
         """The agent may have room for more: give it the best waiting contacts it can take, then
         list it as available in its groups for whatever room is left."""
         while channels := takeable(a):
@@ -168,7 +168,7 @@ class Matching:
             heapq.heappop(heap)
         return None
 
-    def _dispatch_all(self: TenantEngine, now: float, out: list[Output]) -> None:
+    def _dispatch_all(self: TenantEngine, now: float, out: list[Decision]) -> None:
         """After a config reload: overflows contacts nobody may take any more (where the queue says
         so), then matches every logged-in agent, longest idle first."""
         for c in sorted(self.contacts.values(), key=lambda c: c.seq):

@@ -12,8 +12,8 @@ from ..domain import (
     AgentState,
     Channel,
     ContactStatus,
+    Decision,
     LifecycleKind,
-    Output,
 )
 from ..queues import Action
 from .model import (
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 class TimedSteps:
     __slots__ = ()
 
-    def _on_tick(self: TenantEngine, now: float, out: list[Output]) -> None:
+    def _on_tick(self: TenantEngine, now: float, out: list[Decision]) -> None:
         while self.timers and self.timers[0][0] <= now:
             due, kind, _, key, token = heapq.heappop(self.timers)
             if kind == TIMER_WRAP_UP:
@@ -91,7 +91,7 @@ class TimedSteps:
         else:
             heapq.heappush(self.timers, (at, kind, 0, key, token))
 
-    def _max_wait(self: TenantEngine, c: Contact, now: float, out: list[Output]) -> None:
+    def _max_wait(self: TenantEngine, c: Contact, now: float, out: list[Decision]) -> None:
         action = self.queues[c.queue_id].config.max_wait_action
         if action is Action.QUEUE:
             return
@@ -102,7 +102,7 @@ class TimedSteps:
             action = Action.OFFLINE_MESSAGE
         self._leave(c, now, out, action, "max_wait")
 
-    def _leave(self: TenantEngine, c: Contact, now: float, out: list[Output], action: Action, reason: str) -> None:
+    def _leave(self: TenantEngine, c: Contact, now: float, out: list[Decision], action: Action, reason: str) -> None:
         """A waiting contact leaves to voicemail or to leave a message."""
         self._detach(c)
         q = c.group.queue
@@ -123,12 +123,12 @@ class TimedSteps:
             self._end_reservation(c)
         q.callbacks += 1
 
-    def _emit_callback(self: TenantEngine, c: Contact, now: float, out: list[Output], reason: str) -> None:
+    def _emit_callback(self: TenantEngine, c: Contact, now: float, out: list[Decision], reason: str) -> None:
         position, ewt = self.position(c, now)
         out.append(self._lifecycle(c, LifecycleKind.CALLBACK_SCHEDULED, wait_seconds=max(0.0, now - c.enqueued_at),
                                    position=position, estimated_wait_seconds=ewt, reason=reason))
 
-    def _to_callback(self: TenantEngine, c: Contact, now: float, out: list[Output], reason: str) -> None:
+    def _to_callback(self: TenantEngine, c: Contact, now: float, out: list[Decision], reason: str) -> None:
         """A waiting voice contact becomes a callback: same place in time, the callback channel."""
         self._detach(c)
         self._make_callback(c)
@@ -136,7 +136,7 @@ class TimedSteps:
         self._emit_callback(c, now, out, reason)
         self._settle_waiting(c, now, out)
 
-    def _overflow(self: TenantEngine, c: Contact, now: float, out: list[Output]) -> bool:
+    def _overflow(self: TenantEngine, c: Contact, now: float, out: list[Decision]) -> bool:
         """Moves a waiting contact to its queue's overflow target. False when it cannot go there
         (a queue it already left, or one that does not take its channel): it stays."""
         q = self.queues[c.queue_id]

@@ -19,9 +19,9 @@ from ..domain import (
     ContactEnded,
     ContactStatus,
     ContactTransferred,
+    Decision,
     OfferAccepted,
     OfferRejected,
-    Output,
     Rejected,
     Tick,
     WrapUpDone,
@@ -72,9 +72,9 @@ class TenantEngine(ContactEvents, AgentStates, WaitingLists, TimedSteps, Matchin
     def counters(self) -> tuple[int, int, int, bool]:
         return self.seq, self.assign_seq, self.finish_seq, self.redispatch
 
-    def handle(self, event: object, now: float) -> list[Output]:
+    def handle(self, event: object, now: float) -> list[Decision]:
         counters = self.counters()
-        out: list[Output] = []
+        out: list[Decision] = []
         if self.redispatch:
             self.redispatch = False
             self._dispatch_all(now, out)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from ..domain import (
     ContactStatus,
+    Decision,
     LifecycleKind,
-    Output,
 )
 from .model import (
     TIMER_MAX_WAIT,
@@ -121,7 +121,7 @@ class WaitingLists:
                 c.group.queue.waiting += 1
                 self._insert(c)
 
-    def _requeue(self: TenantEngine, c: Contact, now: float, out: list[Output], reason: str,
+    def _requeue(self: TenantEngine, c: Contact, now: float, out: list[Decision], reason: str,
                  agent_id: str) -> None:
         if c.preferred_agent_id:
             c.preferred_done = True  # a missed preferred agent does not get it reserved again
