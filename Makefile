@@ -77,7 +77,7 @@ helm-test: venv tools ## Deployment tests: chart lint, render and schema validat
 monitoring-tools: ## Install prometheus + promtool (Debian's prometheus package) when missing
 	deploy/prometheus/install-prometheus.sh
 
-monitoring: venv ## Regenerate the Grafana dashboards and the chart's copies of them and of the rules
+monitoring: venv ## Regenerate the Grafana dashboards and the chart's symlinks to them and to the rules
 	$(PY) deploy/grafana/generate.py
 
 monitoring-test: venv monitoring-tools ## promtool check/test rules, dashboards, metric names (unit) and a real Prometheus

@@ -1,11 +1,13 @@
-"""Writes Switchboard's Grafana dashboards and copies the Prometheus rules into the Helm chart.
+"""Writes Switchboard's Grafana dashboards and links the Helm chart to them and to the Prometheus rules.
 
     python deploy/grafana/generate.py          # or: make monitoring
 
-Sources: the panel definitions below and deploy/prometheus/rules.yaml. Written: deploy/grafana/dashboards/*.json
-and the chart's files/dashboards/*.json and files/prometheus/rules.yaml (the chart cannot read
-outside its directory; deploy/compose.yaml mounts the chart's copies). tests/unit/test_monitoring_files.py
-fails when a written file differs from what this script would write.
+Sources: the panel definitions below (written to deploy/grafana/dashboards/*.json) and the hand-written
+deploy/prometheus/rules.yaml. The chart's files/dashboards/*.json and files/prometheus/rules.yaml are
+relative symlinks to them, never copies (docs/decisions/0004-one-source-per-artifact.md): helm reads
+through them and `helm package` stores their content. tests/unit/test_monitoring_files.py fails when a
+dashboard differs from what this script would write; tests/deploy/test_one_source.py when a chart entry
+is a copy or a link that goes anywhere but its source.
 
 Every panel queries `${datasource}` and filters by the `tenant` and `queue` variables. Ratios are
 computed from summed counts (the recorded increases of rules.yaml), never by averaging ratios.
@@ -14,6 +16,7 @@ computed from summed counts (the recorded increases of rules.yaml), never by ave
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -317,14 +320,17 @@ BUILDERS = {"switchboard-supervisor.json": supervisor, "switchboard-history.json
 
 
 def rendered() -> dict[Path, str]:
-    """Every file this script owns, path -> content."""
-    out: dict[Path, str] = {}
-    for name, build in BUILDERS.items():
-        text = json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
-        out[DASHBOARDS / name] = text
-        out[CHART_FILES / "dashboards" / name] = text
-    out[CHART_FILES / "prometheus" / "rules.yaml"] = RULES.read_text()
-    return out
+    """Every file this script writes, path -> content."""
+    return {DASHBOARDS / name: json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+            for name, build in BUILDERS.items()}
+
+
+def chart_links() -> dict[Path, str]:
+    """The chart's entries for the dashboards and the rules: link path -> its relative target."""
+    sources = [*(DASHBOARDS / name for name in BUILDERS), RULES]
+    kinds = {DASHBOARDS: "dashboards", RULES.parent: "prometheus"}
+    links = {CHART_FILES / kinds[src.parent] / src.name: src for src in sources}
+    return {link: os.path.relpath(src, link.parent) for link, src in links.items()}
 
 
 def main() -> int:
@@ -333,6 +339,14 @@ def main() -> int:
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")
+    for link, target in chart_links().items():
+        if link.is_symlink() and os.readlink(link) == target:
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.exists() or link.is_symlink():
+            link.unlink()  # a copy (or a wrong link) in the chart: the source is deploy/
+        link.symlink_to(target)
+        print(f"linked {link.relative_to(ROOT)} -> {target}")
     return 0
 
 
