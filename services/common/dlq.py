@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.clients import Output
 from services.common.codec import SCHEMA_VERSION
-from services.common.kafka import Output
 
 
 class Reject(Exception):

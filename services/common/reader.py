@@ -20,8 +20,8 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from services.common.clients import offsets_for_times
 from services.common.config import KafkaSettings
-from services.common.kafka import offsets_for_times
 from services.common.logging import JsonLogger, kafka_logger
 
 BEGINNING = "beginning"
