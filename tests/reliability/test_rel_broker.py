@@ -120,9 +120,6 @@ def test_broker_restart_under_traffic_with_a_busy_core(own_broker: BrokerHandle,
         pipeline.stop_all()
 
 
-@pytest.mark.skipif(not os.environ.get("RELIABILITY_ROLL"), reason=(
-    "open defect, RELIABILITY.md finding 10: in 1 of ~6 runs survey stopped consuming after an "
-    "in-process recovery during the roll; `make reliability-roll` runs it"))
 @pytest.mark.timeout(900)
 def test_three_broker_roll_under_traffic(own_cluster: ClusterHandle, tmp_path: Path) -> None:
     b, prefix = own_cluster.bootstrap, "roll."
