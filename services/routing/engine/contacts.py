@@ -23,7 +23,7 @@ from ..domain import (
     LifecycleKind,
     Rejected,
 )
-from ..queues import Action
+from ..queue_config import Action
 from .model import (
     Contact,
 )

@@ -30,7 +30,7 @@ from ..domain import (
     Tick,
     WrapUpDone,
 )
-from ..queues import QueueConfig, QueuesConfig
+from ..queue_config import QueueConfig, QueuesConfig
 from .model import Change, Queue
 from .stats import agent_view, queue_stats
 from .tenant import TenantEngine

@@ -15,7 +15,7 @@ from ..domain import (
     Channel,
     ContactStatus,
 )
-from ..queues import QueueConfig
+from ..queue_config import QueueConfig
 from .model import (
     TIMER_OFFER,
     TIMER_WRAP_UP,

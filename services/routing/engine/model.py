@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain import AgentState, Channel, ContactStatus
-from ..queues import QueueConfig
+from ..queue_config import QueueConfig
 
 # States in which an agent counts as staffing its queues (for estimated wait).
 WORKING = frozenset({AgentState.READY, AgentState.RESERVED, AgentState.BUSY, AgentState.WRAP_UP})

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..domain import AgentState, Channel, ContactStatus
-from ..queues import QueueConfig
+from ..queue_config import QueueConfig
 from .model import QUEUE_COUNTERS, REQUIRED_COUNTERS, STATE_VERSION, Agent, Contact, Group, Queue
 
 if TYPE_CHECKING:

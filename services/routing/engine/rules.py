@@ -5,7 +5,7 @@ are chosen in, and valid skill levels."""
 from __future__ import annotations
 
 from ..domain import BLOCKING_CHANNELS, AgentSelection, AgentState, Channel
-from ..queues import QueueConfig
+from ..queue_config import QueueConfig
 from .model import Agent, Group, SelectionKey
 
 

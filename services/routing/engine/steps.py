@@ -15,7 +15,7 @@ from ..domain import (
     Decision,
     LifecycleKind,
 )
-from ..queues import Action
+from ..queue_config import Action
 from .model import (
     TIMER_MAX_WAIT,
     TIMER_OFFER,

@@ -26,7 +26,7 @@ from ..domain import (
     Tick,
     WrapUpDone,
 )
-from ..queues import QueueConfig, TenantConfig
+from ..queue_config import QueueConfig, TenantConfig
 from .agents import AgentStates
 from .contacts import ContactEvents
 from .indexes import Indexes
