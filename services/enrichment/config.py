@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from services.common.configfile import ConfigFileError, read_text, yaml_error
+from services.common.hours import Hours
 from services.ingestion.parse import CHANNELS
 
 DEPARTMENTS = ("sales", "marketing", "product", "billing", "technical_support", "customer_service")
@@ -59,6 +60,11 @@ class Site:
     hours: dict[int, tuple[tuple[int, int], ...]]  # weekday (0 = Monday) -> [(start, end) minutes]
     holidays: frozenset[date] = frozenset()
     queues: dict[str, str] = field(default_factory=dict)  # queue -> the site's queue
+
+    @property
+    def opening_hours(self) -> Hours:
+        """The site's week and holidays as the business hours routing's queues use."""
+        return Hours(self.timezone.key, self.hours, self.holidays)
 
 
 @dataclass(frozen=True)

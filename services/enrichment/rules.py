@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
 
 from services.common.codec import ts_from_seconds, ts_to_seconds
+from services.common.hours import is_open
 from services.enrichment.config import ChronicRule, ClassRule, Site, TenantRules
 from services.enrichment.language import detect as lingua_detect
 from switchboard.v1 import contact_pb2, routing_pb2
@@ -109,13 +109,10 @@ def language(ev: contact_pb2.ContactEvent, profile: contact_pb2.CustomerProfile 
 
 
 def open_site(sites: Iterable[Site], at: float) -> Site | None:
-    """The first site open at `at` (epoch seconds), by its own time zone, week and holidays."""
+    """The first site open at `at` (epoch seconds), by its own time zone, week and holidays (the
+    same business hours as routing's queues: services/common/hours.py)."""
     for site in sites:
-        local = datetime.fromtimestamp(at, site.timezone)
-        if local.date() in site.holidays:
-            continue
-        minute = local.hour * 60 + local.minute
-        if any(start <= minute < end for start, end in site.hours.get(local.weekday(), ())):
+        if is_open(site.opening_hours, at):
             return site
     return None
 
