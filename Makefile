@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## Create .venv/ and install Switchboard with its pinned dependencies
 
 kafka: venv ## Resolve and cache the Apache Kafka jars for the local broker (Maven, once)
-	$(PY) -c 'from services.common.broker import kafka_libs; print(kafka_libs())'
+	$(PY) -c 'from switchboard_dev.broker import kafka_libs; print(kafka_libs())'
 
 proto: venv ## Regenerate protos/gen/ from protos/ (generated code is committed)
 	rm -rf protos/gen/switchboard
@@ -31,7 +31,7 @@ proto: venv ## Regenerate protos/gen/ from protos/ (generated code is committed)
 	touch protos/gen/switchboard/__init__.py protos/gen/switchboard/v1/__init__.py
 
 lint: venv ## ruff
-	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff check services switchboard_dev tests
 
 typecheck: venv ## mypy
 	$(VENV)/bin/mypy services

@@ -32,7 +32,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from services.common import broker
+from switchboard_dev import broker
 
 TXN_TIMEOUT_MS = 10_000
 PRODUCERS = 32

@@ -1,4 +1,4 @@
-"""What each service holds per contact, without Kafka: the simulator's traffic (services/simulate.py,
+"""What each service holds per contact, without Kafka: the simulator's traffic (switchboard_dev/simulate.py,
 as the memory bench offers it: 100 contacts/s, agents enough) driven through the real handlers in
 one process on virtual time -- ingestion's IngestionHandler, enrichment's EnrichmentHandler (demo
 profiles, deploy/config rules), routing's RoutingHandler (deploy/config queues) -- with routing's
@@ -28,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.common.agent_json import agent_event_from_json
 from services.common.codec import CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF
 from services.enrichment.config import load_rules
 from services.enrichment.handler import EnrichmentHandler
@@ -39,8 +38,9 @@ from services.routing.engine import RoutingEngine
 from services.routing.queues import load_queues
 from services.routing.service import RoutingHandler
 from services.routing.state import StateStore
-from services.simulate import SimConfig, Simulator, demo_profiles
 from switchboard.v1 import routing_pb2
+from switchboard_dev.agent_json import agent_event_from_json
+from switchboard_dev.simulate import SimConfig, Simulator, demo_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "deploy" / "config"

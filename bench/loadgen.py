@@ -1,7 +1,7 @@
 """Load generator of the pipeline stage, as its own process (its own interpreter and GIL):
 `python -m bench.loadgen <json config>`; prints one JSON line of results on stdout at the end.
 
-It drives services/simulate.py's Simulator (Poisson arrivals at the offered rate over voice, chat,
+It drives switchboard_dev/simulate.py's Simulator (Poisson arrivals at the offered rate over voice, chat,
 email and SMS; `answered` answer_delay after routing's assignment, `ended` after an exponential
 handle time) for `duration` seconds, publishing contact events as JSON on contacts.inbound.v1 and
 agent events as protobuf on agents.events.v1 exactly as `switchboard simulate` does. Agents are
@@ -30,12 +30,12 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from services.common import topics
-from services.common.agent_json import agent_event_from_json
 from services.common.codec import CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF, DecodeFailure, decode
 from services.common.config import KafkaSettings
 from services.common.kafka import Output, produce_all
-from services.simulate import Emit, SimConfig, Simulator, rfc3339
 from switchboard.v1 import routing_pb2
+from switchboard_dev.agent_json import agent_event_from_json
+from switchboard_dev.simulate import Emit, SimConfig, Simulator, rfc3339
 
 
 def percentile(values: list[float], q: float) -> float | None:

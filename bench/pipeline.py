@@ -38,12 +38,12 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from bench import streams
-from services.common.agent_json import agent_event_from_json
-from services.common.broker import free_port
 from services.common.codec import CONTENT_TYPE_PROTOBUF
 from services.common.kafka import Output, produce_all
-from services.simulate import SimConfig, Simulator, demo_profiles
 from switchboard.v1 import contact_pb2, routing_pb2
+from switchboard_dev.agent_json import agent_event_from_json
+from switchboard_dev.broker import free_port
+from switchboard_dev.simulate import SimConfig, Simulator, demo_profiles
 
 CONFIG = streams.ROOT / "deploy" / "config"
 BENCH_CONFIG = Path(__file__).resolve().parent / "config"

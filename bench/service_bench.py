@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import ceiling_bench, streams
-from services.common.broker import free_port
 from services.common.codec import CONTENT_TYPE_PROTOBUF
+from switchboard_dev.broker import free_port
 
 # name: (inputs in preload order as (topic, content type, builder of n records), output topics whose
 # records span the run, the ceiling's payload to compare with, the output topic counted exactly or None,

@@ -1,5 +1,5 @@
 """Shared parts of the broker stages (ceiling, ingestion, enrichment): one real local broker for
-the whole `make bench` run (services/common/broker.py ensure_broker, as the tests), a fresh topic
+the whole `make bench` run (switchboard_dev/broker.py ensure_broker, as the tests), a fresh topic
 set per stage (unique prefix, provisioned like tests/conftest.py), realistic events built from
 schemas/examples/, a pre-loaded backlog, and the measurements.
 
@@ -24,8 +24,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from services.common.broker import BrokerHandle, ensure_broker
 from services.common.topics import provision
+from switchboard_dev.broker import BrokerHandle, ensure_broker
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -207,7 +207,7 @@ def ceiling_result() -> dict[str, Any] | None:
 
 # -- backlogs for routing and survey alone ---------------------------------------------------------
 
-# (channel, queue, required skill): the mix the demo traffic has (services/simulate.py CHANNEL_MIX)
+# (channel, queue, required skill): the mix the demo traffic has (switchboard_dev/simulate.py CHANNEL_MIX)
 _ROUTED = (("voice", "support", "support"), ("voice", "billing", "billing"), ("chat", "sales", "sales"),
            ("chat", "sales", "sales"), ("email", "billing", "billing"), ("sms", "billing", "billing"))
 AGENTS_PER_TENANT = 250

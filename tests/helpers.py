@@ -18,7 +18,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
-from services.common.broker import free_port
+from switchboard_dev.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from services.common.broker import BrokerHandle
 from services.common.codec import new_envelope
 from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2
+from switchboard_dev.broker import BrokerHandle
 from tests.helpers import (
     ServiceProcess,
     consume_until,

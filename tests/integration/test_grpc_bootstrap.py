@@ -13,9 +13,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common import grpc_server
-from services.common.broker import free_port
 from services.common.grpc_security import GrpcSecurity
 from services.common.logging import JsonLogger
+from switchboard_dev.broker import free_port
 from tests.helpers import wait_until
 
 SERVICE = "switchboard.v1.TestService"

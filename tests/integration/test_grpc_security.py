@@ -20,7 +20,6 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.broker import BrokerHandle
 from services.common.codec import CONTENT_TYPE_PROTOBUF, new_envelope
 from switchboard.v1 import (
     agent_pb2,
@@ -32,6 +31,7 @@ from switchboard.v1 import (
     survey_pb2,
     survey_pb2_grpc,
 )
+from switchboard_dev.broker import BrokerHandle
 from tests.helpers import (
     ROOT,
     ServiceProcess,

@@ -12,8 +12,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from services.common.broker import BrokerHandle, free_port
 from switchboard.v1 import contact_pb2, ingest_pb2, ingest_pb2_grpc
+from switchboard_dev.broker import BrokerHandle, free_port
 from tests.helpers import (
     ServiceProcess,
     consume_until,

@@ -25,11 +25,11 @@ import pytest
 import yaml
 from confluent_kafka import Consumer
 
-from services.common.broker import BrokerHandle, free_port
 from services.common.codec import new_envelope
 from services.common.config import KafkaSettings
-from services.simulate import Progress, SimConfig, run_simulation
 from switchboard.v1 import survey_pb2
+from switchboard_dev.broker import BrokerHandle, free_port
+from switchboard_dev.simulate import Progress, SimConfig, run_simulation
 from tests.helpers import ServiceProcess, http_get, producer, send, start_service, wait_ready
 
 pytestmark = pytest.mark.broker

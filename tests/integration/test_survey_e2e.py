@@ -15,9 +15,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.broker import BrokerHandle, free_port
 from services.common.codec import new_envelope, ts_to_seconds
 from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2, survey_pb2, survey_pb2_grpc
+from switchboard_dev.broker import BrokerHandle, free_port
 from tests.helpers import (
     ServiceProcess,
     consume_until,

@@ -6,12 +6,12 @@ from __future__ import annotations
 import io
 
 from services.common import topics
-from services.common.broker import BrokerHandle
 from services.common.config import KafkaSettings
 from services.common.logging import JsonLogger
 from services.common.table import CompactedTable
 from services.survey.state import state_key
 from switchboard.v1 import survey_pb2
+from switchboard_dev.broker import BrokerHandle
 from tests.helpers import producer, send, wait_until
 
 

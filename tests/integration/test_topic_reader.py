@@ -12,10 +12,10 @@ import pytest
 from confluent_kafka import Producer
 
 from services.common import topics
-from services.common.broker import BrokerHandle
 from services.common.config import KafkaSettings
 from services.common.logging import JsonLogger
 from services.common.reader import END, TopicMissing, TopicReader
+from switchboard_dev.broker import BrokerHandle
 from tests.helpers import producer, send, wait_until
 
 

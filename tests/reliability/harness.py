@@ -35,9 +35,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from services.common import topics as T
 from services.common.config import KafkaSettings
 from services.routing.domain import BLOCKING_CHANNELS, DEFAULT_CAPACITY, Channel
-from services.simulate import Progress, SimConfig, Stats, run_simulation
 from services.survey.policy import CustomerFacts, QueuePolicy, decide
 from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2, survey_pb2
+from switchboard_dev.simulate import Progress, SimConfig, Stats, run_simulation
 from tests.helpers import ServiceProcess, committed_lag, http_get, start_service, wait_ready
 
 SERVICES = ("ingestion", "enrichment", "routing", "survey")

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from services.common import topics as T
-from services.common.broker import BrokerHandle
+from switchboard_dev.broker import BrokerHandle
 from tests.helpers import committed_lag, now_rfc3339, producer, wait_ready
 from tests.reliability.harness import Pipeline, peak_rss_bytes, record, rss_bytes, scale
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from services.common.broker import BrokerError, BrokerHandle, ClusterHandle, start_local_cluster, start_local_kafka
 from services.common.topics import provision
+from switchboard_dev.broker import BrokerError, BrokerHandle, ClusterHandle, start_local_cluster, start_local_kafka
 from tests.reliability.harness import (
     SERVICES,
     TENANTS,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from services.common.broker import BrokerHandle
+from switchboard_dev.broker import BrokerHandle
 from tests.reliability.harness import SERVICES, TENANTS, Pipeline, Traffic, record, scale, settle
 
 pytestmark = pytest.mark.broker

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from services.common import topics as T
-from services.common.agent_json import agent_event
 from services.common.codec import new_envelope
 from services.common.dlq import Reject, check_schema_version
 from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2, survey_pb2
+from switchboard_dev.agent_json import agent_event
 from tests.reliability.harness import Ledger
 
 P = "t."

@@ -13,10 +13,10 @@ import pytest
 from confluent_kafka import Message, Producer
 
 from services.common import topics as T
-from services.common.agent_json import agent_event
-from services.common.broker import BrokerHandle
 from services.common.codec import new_envelope
 from switchboard.v1 import contact_pb2, routing_pb2, survey_pb2
+from switchboard_dev.agent_json import agent_event
+from switchboard_dev.broker import BrokerHandle
 from tests.helpers import now_rfc3339, producer
 from tests.reliability.harness import TENANTS, Pipeline, Tail, Traffic, record, scale, settle
 

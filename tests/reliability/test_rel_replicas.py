@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from services.common.broker import BrokerHandle
+from switchboard_dev.broker import BrokerHandle
 from tests.helpers import wait_until
 from tests.reliability.harness import SERVICES, TENANTS, Pipeline, Traffic, record, scale, settle
 

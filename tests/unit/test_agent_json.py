@@ -1,4 +1,4 @@
-"""JSON agent events → AgentEvent protobuf (services/common/agent_json.py)."""
+"""JSON agent events → AgentEvent protobuf (switchboard_dev/agent_json.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from services.common.agent_json import agent_event, agent_event_from_json
 from services.common.codec import ts_to_seconds
 from switchboard.v1 import agent_pb2, contact_pb2
+from switchboard_dev.agent_json import agent_event, agent_event_from_json
 
 BASE = {"tenant_id": "acme", "agent_id": "a-1"}
 

@@ -1,6 +1,6 @@
 import base64
 
-from services.common.broker import new_cluster_id
+from switchboard_dev.broker import new_cluster_id
 
 
 def test_cluster_ids_are_valid_and_never_look_like_options() -> None:

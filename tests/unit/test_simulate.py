@@ -1,4 +1,4 @@
-"""The simulator's pure state machine (services/simulate.py): virtual time, no Kafka."""
+"""The simulator's pure state machine (switchboard_dev/simulate.py): virtual time, no Kafka."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import statistics
 
 import pytest
 
-from services.common.agent_json import agent_event_from_json
 from services.ingestion.parse import Limits, event_from_json, validate
-from services.simulate import (
+from switchboard_dev.agent_json import agent_event_from_json
+from switchboard_dev.simulate import (
     AGENT_TEMPLATES,
     DEMO_CUSTOMERS,
     Emit,
