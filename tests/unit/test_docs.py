@@ -16,6 +16,7 @@ from services.common import topics
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "services"
+DEV = ROOT / "switchboard_dev"  # the developer tools read env vars too (make run, the local broker)
 DOCS = ROOT / "docs"
 
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
@@ -29,7 +30,7 @@ METRIC_TYPES = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}
 @functools.cache
 def _sources() -> tuple[tuple[Path, ast.Module], ...]:
     return tuple((path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
-                 for path in sorted(SERVICES.rglob("*.py")))
+                 for path in sorted([*SERVICES.rglob("*.py"), *DEV.rglob("*.py")]))
 
 
 def _constants(tree: ast.Module) -> dict[str, str]:
@@ -67,7 +68,7 @@ def _func_name(node: ast.Call) -> str | None:
 
 
 def env_vars_read() -> dict[str, set[str]]:
-    """Every env var name read anywhere in services/ -> the files that read it."""
+    """Every env var name read anywhere in services/ or switchboard_dev/ -> the files that read it."""
     trees = _sources()
     shared: dict[str, str] = {}
     for _, tree in trees:
