@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message as ProtoMessage
 
 from services.common.clients import Output
-from services.common.codec import SCHEMA_VERSION
+from services.common.codec import SCHEMA_VERSION, DecodeFailure, decode
 
 
 class Reject(Exception):
@@ -23,6 +25,21 @@ def check_schema_version(envelope: Any) -> None:
     if envelope.schema_version > SCHEMA_VERSION:
         raise Reject("unsupported_schema_version",
                      f"schema_version {envelope.schema_version} > supported {SCHEMA_VERSION}")
+
+
+M = TypeVar("M", bound=ProtoMessage)
+
+
+def decode_input(cls: type[M], data: bytes | None) -> M:
+    """An input record's protobuf, or Reject("malformed_protobuf"); one with an envelope of a newer
+    schema version than this service understands is refused too (check_schema_version)."""
+    try:
+        msg = decode(cls, data)
+    except DecodeFailure as exc:
+        raise Reject("malformed_protobuf", str(exc)) from None
+    if "envelope" in cls.DESCRIPTOR.fields_by_name:
+        check_schema_version(msg.envelope)  # type: ignore[attr-defined]
+    return msg
 
 
 def dead_letter(msg: Any, dlq_topic: str, service: str, code: str, detail: str) -> Output:

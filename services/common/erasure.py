@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
-from services.common.codec import DecodeFailure, decode
-from services.common.dlq import Reject
+from services.common.dlq import Reject, decode_input
 from switchboard.v1 import contact_pb2
 
 ERASURES = Counter(
@@ -46,10 +45,7 @@ def customer_hash(customer_id: str) -> str:
 
 def decode_erasure(data: bytes | None) -> ErasureRequest:
     """The request in a customers.erasures.v1 record; Reject (dead-letter) when it cannot be applied."""
-    try:
-        msg = decode(contact_pb2.CustomerErasure, data)
-    except DecodeFailure as exc:
-        raise Reject("malformed_protobuf", str(exc)) from None
+    msg = decode_input(contact_pb2.CustomerErasure, data)
     if not msg.envelope.tenant_id or not msg.customer_id:
         raise Reject("missing_field", "envelope.tenant_id and customer_id are required for an erasure")
     return ErasureRequest(msg.envelope.tenant_id, msg.customer_id, msg.envelope.event_id)

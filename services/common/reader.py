@@ -13,8 +13,9 @@ wants a group id; nothing is ever committed with it). One policy for what goes w
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,3 +126,47 @@ class TopicReader:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class Follower:
+    """A TopicReader kept current on a thread of its own. `on_batch(batch)` gets every poll's
+    batch on that thread (it must not block); `caught_up` is set, and `on_caught_up(seconds)`
+    called, once every partition has reached its end. The reader opens in start(), so a missing
+    topic fails the caller."""
+
+    def __init__(self, reader: TopicReader, name: str, on_batch: Callable[[Batch], None],
+                 on_caught_up: Callable[[float], None] | None = None, every: float = 0.0,
+                 periodic: Callable[[], None] | None = None) -> None:
+        self.reader = reader
+        self.caught_up = threading.Event()
+        self._on_batch, self._on_caught_up = on_batch, on_caught_up
+        self._every, self._periodic = every, periodic  # e.g. pruning a window, between polls
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.running = threading.Event()
+
+    def start(self) -> Follower:
+        self.reader.open()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        self.running.set()
+        started = last = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                batch = self.reader.poll()
+                self._on_batch(batch)
+                if batch.caught_up and not self.caught_up.is_set():
+                    self.caught_up.set()
+                    if self._on_caught_up is not None:
+                        self._on_caught_up(round(time.monotonic() - started, 3))
+                if self._periodic is not None and time.monotonic() - last > self._every:
+                    last = time.monotonic()
+                    self._periodic()
+        finally:
+            self.reader.close()

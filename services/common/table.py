@@ -13,13 +13,12 @@ values are still decoded once when read, so undecodable ones are skipped and cou
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, Generic, TypeVar
 
 from services.common.config import KafkaSettings
 from services.common.logging import JsonLogger
-from services.common.reader import TopicReader
+from services.common.reader import Batch, Follower, TopicReader
 
 V = TypeVar("V")
 
@@ -50,11 +49,11 @@ class CompactedTable(Generic[V]):
             raise ValueError("a store holds bytes: use raw=True with it")
         self._data: MutableMapping[bytes, Any] = store if store is not None else {}
         self._lock = threading.Lock()
-        self.caught_up = threading.Event()
         self.decode_errors = 0
-        self._reader = TopicReader(kafka, topic, log, client_id)
-        self._thread = threading.Thread(target=self._run, name=f"table-{topic}", daemon=True)
-        self._stop = threading.Event()
+        self._follower = Follower(TopicReader(kafka, topic, log, client_id), f"table-{topic}", self._batch,
+                                  on_caught_up=lambda seconds: log.info("table_loaded", topic=topic, keys=len(self),
+                                                                        seconds=seconds))
+        self.caught_up = self._follower.caught_up
 
     def get(self, key: bytes) -> V | None:
         with self._lock:
@@ -71,27 +70,15 @@ class CompactedTable(Generic[V]):
             return len(self._data)
 
     def start(self) -> CompactedTable[V]:
-        self._reader.open()  # a missing topic fails the caller, not the thread
-        self._thread.start()
+        self._follower.start()  # a missing topic fails the caller, not the thread
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        self._follower.stop()
 
-    def _run(self) -> None:
-        started = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                batch = self._reader.poll()
-                for msg in batch.records:
-                    self._apply(msg.key(), msg.value())
-                if batch.caught_up and not self.caught_up.is_set():
-                    self.caught_up.set()
-                    self._log.info("table_loaded", topic=self.topic, keys=len(self),
-                                   seconds=round(time.monotonic() - started, 3))
-        finally:
-            self._reader.close()
+    def _batch(self, batch: Batch) -> None:
+        for msg in batch.records:
+            self._apply(msg.key(), msg.value())
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:

@@ -9,8 +9,9 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Message
 
+from services.common.channels import CHANNEL_NAMES
 from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, HeaderList, decode
-from services.common.dlq import Reject, check_schema_version
+from services.common.dlq import Reject, decode_input
 from services.common.erasure import ERASED_RECORDS, confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
@@ -19,7 +20,6 @@ from services.enrichment import metrics
 from services.enrichment.config import RulesConfig
 from services.enrichment.history import HistoryStore, history_key
 from services.enrichment.rules import apply_lifecycle, enrich
-from services.ingestion.parse import CHANNEL_NAMES
 from switchboard.v1 import contact_pb2, routing_pb2
 
 ProfileLookup = Callable[[str, str], "contact_pb2.CustomerProfile | None"]
@@ -48,11 +48,7 @@ class EnrichmentHandler:
             return self._erase(msg)
         if self.lifecycle_topic is not None and msg.topic() == self.lifecycle_topic:
             return self._lifecycle(msg)
-        try:
-            ev = decode(contact_pb2.ContactEvent, msg.value())
-        except DecodeFailure as exc:
-            raise Reject("malformed_protobuf", str(exc)) from None
-        check_schema_version(ev.envelope)
+        ev = decode_input(contact_pb2.ContactEvent, msg.value())
         tenant = ev.envelope.tenant_id
         if not tenant:
             raise Reject("missing_field", "tenant_id is required")

@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Message, TopicPartition
 
+from services.common.channels import NAMES
 from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, HeaderList, decode, derived_event_id
-from services.common.dlq import Reject, check_schema_version
+from services.common.dlq import Reject, check_schema_version, decode_input
 from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
@@ -39,7 +40,7 @@ def _slim_context(enriched: contact_pb2.EnrichedContact) -> contact_pb2.Enriched
     detail = contact.WhichOneof("detail")
     if detail == "voice":
         slim.contact.voice.ivr_seconds = contact.voice.ivr_seconds
-    elif detail in ("sms", "callback", "email", "chat", "voicemail"):
+    elif detail in NAMES:  # the detail oneof has one field per channel, named after it
         getattr(slim.contact, detail).SetInParent()
     slim.profile.has_mobile = enriched.profile.has_mobile
     slim.profile.has_email = enriched.profile.has_email
@@ -140,15 +141,12 @@ class RoutingHandler:
             return self._erase(msg)
         now = self.clock()
         if msg.topic() == self.agents_topic:
+            agent_ev = decode_input(agent_pb2.AgentEvent, msg.value())
             try:
-                agent_ev = decode(agent_pb2.AgentEvent, msg.value())
                 event: object = adapter.agent_to_domain(agent_ev)
-            except DecodeFailure as exc:
-                raise Reject("malformed_protobuf", str(exc)) from None
             except adapter.UnsupportedEvent as exc:
                 raise Reject(str(exc), "agent event has no kind") from None
             envelope = agent_ev.envelope
-            check_schema_version(envelope)
         else:
             try:
                 enriched = decode(contact_pb2.EnrichedContact, msg.value())

@@ -32,7 +32,7 @@ from services.common.codec import HeaderList
 from services.common.config import KafkaSettings
 from services.common.kafka import Output, retry_transient, topic_refresher
 from services.common.logging import JsonLogger, kafka_logger
-from services.common.reader import TopicReader
+from services.common.reader import Batch, Follower, TopicReader
 
 JSON_HEADERS: HeaderList = [("content-type", b"application/json")]
 
@@ -127,12 +127,12 @@ class StateStore:
         common = {**kafka.client_config(), "client.id": client_id, "enable.auto.commit": False,
                   "isolation.level": "read_committed", "logger": kafka_logger(log)}
         # A group id is required by librdkafka; nothing is ever committed with it.
-        self._reader = TopicReader(kafka, topic, log, client_id)
+        self._follower = Follower(TopicReader(kafka, topic, log, client_id), "routing-state-reader", self._batch,
+                                  on_caught_up=lambda seconds: log.info("routing_state_loaded",
+                                                                        tenants=len(self.tenants()), seconds=seconds))
+        self.started = self._follower.running
         self._offsets = Consumer({**common, "group.id": f"{client_id}-state-offsets-unused"})
         self._partitions: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="routing-state-reader", daemon=True)
-        self.started = threading.Event()
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -207,14 +207,12 @@ class StateStore:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> StateStore:
-        self._reader.open()  # a missing topic fails the service at start, not the thread
-        self._partitions = self._reader.partitions
-        self._thread.start()
+        self._follower.start()  # a missing topic fails the service at start, not the thread
+        self._partitions = self._follower.reader.partitions
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        self._follower.stop()
         self._offsets.close()
 
     def _apply(self, batch: list[tuple[bytes, bytes | None]], ends: dict[int, int]) -> None:
@@ -256,19 +254,7 @@ class StateStore:
                 except Exception as exc:  # a broken watcher must not stop the reader
                     self._log.warning("state_listener_failed", error=type(exc).__name__)
 
-    def _run(self) -> None:
-        self.started.set()
-        started = time.monotonic()
-        loaded = False
-        try:
-            while not self._stop.is_set():
-                batch = self._reader.poll()
-                records = [(key, msg.value()) for msg in batch.records if (key := msg.key()) is not None]
-                if records or batch.ends:
-                    self._apply(records, batch.ends)
-                if batch.caught_up and not loaded:
-                    loaded = True
-                    self._log.info("routing_state_loaded", tenants=len(self.tenants()),
-                                   seconds=round(time.monotonic() - started, 3))
-        finally:
-            self._reader.close()
+    def _batch(self, batch: Batch) -> None:
+        records = [(key, msg.value()) for msg in batch.records if (key := msg.key()) is not None]
+        if records or batch.ends:
+            self._apply(records, batch.ends)

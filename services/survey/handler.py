@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from confluent_kafka import Message, TopicPartition
 
-from services.common.codec import CONTENT_TYPE_PROTOBUF, DecodeFailure, HeaderList, decode, ts_from_seconds
-from services.common.dlq import Reject, check_schema_version
+from services.common.channels import CHANNEL_NAMES
+from services.common.codec import CONTENT_TYPE_PROTOBUF, HeaderList, ts_from_seconds
+from services.common.dlq import Reject, decode_input
 from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
@@ -23,7 +24,6 @@ from services.common.metrics import child
 from services.survey import metrics
 from services.survey.policy import CustomerFacts, SurveyPolicy, decide, still_wanted, survey_id_for
 from services.survey.responses import csat_band, followup_contact, nps_band, result, validate
-from services.survey.scores import CHANNEL_NAMES
 from services.survey.state import SurveyStore
 from switchboard.v1 import routing_pb2, survey_pb2
 
@@ -121,11 +121,7 @@ class SurveyHandler:
         )
 
     def _lifecycle(self, msg: Message) -> Sequence[Output]:
-        try:
-            ev = decode(routing_pb2.LifecycleEvent, msg.value())
-        except DecodeFailure as exc:
-            raise Reject("malformed_protobuf", str(exc)) from None
-        check_schema_version(ev.envelope)
+        ev = decode_input(routing_pb2.LifecycleEvent, msg.value())
         if ev.kind not in (routing_pb2.LIFECYCLE_KIND_ENDED, routing_pb2.LIFECYCLE_KIND_ABANDONED):
             return []
         tenant = ev.envelope.tenant_id
@@ -175,11 +171,7 @@ class SurveyHandler:
         return out
 
     def _response(self, msg: Message) -> Sequence[Output]:
-        try:
-            resp = decode(survey_pb2.SurveyResponse, msg.value())
-        except DecodeFailure as exc:
-            raise Reject("malformed_protobuf", str(exc)) from None
-        check_schema_version(resp.envelope)
+        resp = decode_input(survey_pb2.SurveyResponse, msg.value())
         tenant = resp.envelope.tenant_id
         if not tenant:
             raise Reject("missing_field", "envelope.tenant_id is required")

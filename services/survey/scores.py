@@ -13,18 +13,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from services.common.channels import CHANNEL_NAMES
 from services.common.codec import ts_to_seconds
 from services.common.config import KafkaSettings
 from services.common.logging import JsonLogger
-from services.common.reader import TopicReader
-from switchboard.v1 import contact_pb2, survey_pb2
+from services.common.reader import Batch, Follower, TopicReader
+from switchboard.v1 import survey_pb2
 
 WINDOW = 86400.0
-CHANNEL_NAMES = {
-    contact_pb2.CHANNEL_VOICE: "voice", contact_pb2.CHANNEL_CHAT: "chat", contact_pb2.CHANNEL_EMAIL: "email",
-    contact_pb2.CHANNEL_SMS: "sms", contact_pb2.CHANNEL_CALLBACK: "callback",
-    contact_pb2.CHANNEL_VOICEMAIL: "voicemail",
-}
 
 
 @dataclass(frozen=True)
@@ -115,40 +111,26 @@ class ResultsTail:
     def __init__(self, kafka: KafkaSettings, topic: str, scores: ScoreWindow, log: JsonLogger, client_id: str,
                  clock: Callable[[], float] = time.time) -> None:
         self.topic, self.scores, self.log, self.clock = topic, scores, log, clock
-        self.caught_up = threading.Event()
-        self._stop = threading.Event()
-        self._kafka, self._client_id = kafka, f"{client_id}-scores"
-        self._reader: TopicReader | None = None
-        self._thread = threading.Thread(target=self._run, name="results-tail", daemon=True)
+        since = time.time() - scores.window  # broker timestamps are wall-clock
+        reader = TopicReader(kafka, topic, log, f"{client_id}-scores", start=since, batch=500)
+        self._follower = Follower(reader, "results-tail", self._batch, on_caught_up=self._loaded,
+                                  every=60.0, periodic=lambda: self.scores.prune(self.clock()))
+        self.caught_up = self._follower.caught_up
 
     def start(self) -> ResultsTail:
-        since = time.time() - self.scores.window  # broker timestamps are wall-clock
-        self._reader = TopicReader(self._kafka, self.topic, self.log, self._client_id, start=since,
-                                   batch=500).open()
-        self._thread.start()
+        self._follower.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        self._follower.stop()
 
-    def _run(self) -> None:
-        assert self._reader is not None
-        last_prune = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                batch = self._reader.poll()
-                for msg in batch.records:
-                    try:
-                        res = survey_pb2.SurveyResult.FromString(msg.value() or b"")
-                    except Exception:  # noqa: BLE001 (not ours to judge here; survey validated it when writing)
-                        continue
-                    self.scores.add(res.envelope.tenant_id, res.envelope.event_id, entry_of(res))
-                if batch.caught_up and not self.caught_up.is_set():
-                    self.caught_up.set()
-                    self.log.info("scores_loaded", topic=self.topic)
-                if time.monotonic() - last_prune > 60:
-                    last_prune = time.monotonic()
-                    self.scores.prune(self.clock())
-        finally:
-            self._reader.close()
+    def _loaded(self, seconds: float) -> None:
+        self.log.info("scores_loaded", topic=self.topic, seconds=seconds)
+
+    def _batch(self, batch: Batch) -> None:
+        for msg in batch.records:
+            try:
+                res = survey_pb2.SurveyResult.FromString(msg.value() or b"")
+            except Exception:  # noqa: BLE001 (not ours to judge here; survey validated it when writing)
+                continue
+            self.scores.add(res.envelope.tenant_id, res.envelope.event_id, entry_of(res))
