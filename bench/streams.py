@@ -246,8 +246,7 @@ def enriched_contact_events(n: int, seed: int = 13) -> list[tuple[bytes, bytes]]
 
     rng = random.Random(seed)
     now = time.time()
-    channels = {"voice": contact_pb2.CHANNEL_VOICE, "chat": contact_pb2.CHANNEL_CHAT,
-                "email": contact_pb2.CHANNEL_EMAIL, "sms": contact_pb2.CHANNEL_SMS}
+    from services.common.channels import CHANNELS
     open_by_tenant: dict[str, list[contact_pb2.EnrichedContact]] = {t: [] for t in TENANTS}
     out: list[tuple[bytes, bytes]] = []
 
@@ -266,7 +265,7 @@ def enriched_contact_events(n: int, seed: int = 13) -> list[tuple[bytes, bytes]]
         c = ev.contact
         c.envelope.CopyFrom(new_envelope(tenant, now, "bench", event_id=str(uuid.UUID(int=rng.getrandbits(128)))))
         c.contact_id, c.customer_id = f"c-{i}", f"cust-{rng.randrange(CUSTOMERS)}"
-        c.channel, c.step, c.queue_hint = channels[channel], contact_pb2.CONTACT_STEP_ARRIVED, queue
+        c.channel, c.step, c.queue_hint = CHANNELS[channel], contact_pb2.CONTACT_STEP_ARRIVED, queue
         if channel == "voice":
             c.voice.ivr_seconds = round(rng.uniform(4, 30), 1)
         else:

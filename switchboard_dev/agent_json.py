@@ -22,17 +22,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from services.common.channels import CHANNELS
 from services.common.codec import new_envelope
-from switchboard.v1 import agent_pb2, contact_pb2
-
-CHANNELS: dict[str, contact_pb2.Channel] = {
-    "voice": contact_pb2.CHANNEL_VOICE,
-    "chat": contact_pb2.CHANNEL_CHAT,
-    "email": contact_pb2.CHANNEL_EMAIL,
-    "sms": contact_pb2.CHANNEL_SMS,
-    "callback": contact_pb2.CHANNEL_CALLBACK,
-    "voicemail": contact_pb2.CHANNEL_VOICEMAIL,
-}
+from switchboard.v1 import agent_pb2
 
 # Fields each kind takes, beyond the common ones.
 KINDS: dict[str, frozenset[str]] = {

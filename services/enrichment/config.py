@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from services.common.channels import CHANNELS
 from services.common.configfile import ConfigFileError, read_text, yaml_error
 from services.common.hours import Hours
-from services.ingestion.parse import CHANNELS
 
 DEPARTMENTS = ("sales", "marketing", "product", "billing", "technical_support", "customer_service")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -7,13 +7,14 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Message
 
+from services.common.channels import CHANNEL_NAMES
 from services.common.codec import CONTENT_TYPE_PROTOBUF, HeaderList, header
 from services.common.kafka import Output
 from services.common.metrics import child
 from services.ingestion import metrics
 from services.ingestion.config import IngestionConfig
 from services.ingestion.dedupe import Deduplicator
-from services.ingestion.parse import CHANNEL_NAMES, STEP_NAMES, parse
+from services.ingestion.parse import STEP_NAMES, parse
 from services.ingestion.seen import encode_seen
 
 

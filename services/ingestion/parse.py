@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.common.channels import CHANNEL_NAMES, CHANNELS
 from services.common.codec import (
     CONTENT_TYPE_JSON,
     CONTENT_TYPE_PROTOBUF,
@@ -25,15 +26,6 @@ from services.common.codec import (
 from services.common.dlq import Reject
 from switchboard.v1 import contact_pb2
 
-CHANNELS = {
-    "voice": contact_pb2.CHANNEL_VOICE,
-    "chat": contact_pb2.CHANNEL_CHAT,
-    "email": contact_pb2.CHANNEL_EMAIL,
-    "sms": contact_pb2.CHANNEL_SMS,
-    "callback": contact_pb2.CHANNEL_CALLBACK,
-    "voicemail": contact_pb2.CHANNEL_VOICEMAIL,
-}
-CHANNEL_NAMES = {v: k for k, v in CHANNELS.items()}
 STEPS = {
     "arrived": contact_pb2.CONTACT_STEP_ARRIVED,
     "answered": contact_pb2.CONTACT_STEP_ANSWERED,

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.ingestion.parse import CHANNELS, STEPS
+from services.common.channels import CHANNELS
+from services.ingestion.parse import STEPS
 
 SCHEMA_ID_BASE = "https://switchboard.example/schemas/inbound/"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from services.common.channels import CHANNELS
 from services.common.codec import derived_event_id, fill_envelope, ts_from_seconds, ts_to_seconds
 from services.routing import domain as d
 from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2
 
-CHANNEL_TO_DOMAIN = {
-    contact_pb2.CHANNEL_VOICE: d.Channel.VOICE,
-    contact_pb2.CHANNEL_CHAT: d.Channel.CHAT,
-    contact_pb2.CHANNEL_EMAIL: d.Channel.EMAIL,
-    contact_pb2.CHANNEL_SMS: d.Channel.SMS,
-    contact_pb2.CHANNEL_CALLBACK: d.Channel.CALLBACK,
-    contact_pb2.CHANNEL_VOICEMAIL: d.Channel.VOICEMAIL,
-}
+# The engine's Channel values are the channel names (services/common/channels.py).
+CHANNEL_TO_DOMAIN = {value: d.Channel(name) for name, value in CHANNELS.items()}
 CHANNEL_TO_PROTO = {v: k for k, v in CHANNEL_TO_DOMAIN.items()}
 STATE_TO_PROTO = {
     d.AgentState.LOGGED_OUT: agent_pb2.AGENT_STATE_LOGGED_OUT,

@@ -34,9 +34,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from services.common import topics as T
 from services.common.config import KafkaSettings
+from services.routing.adapter import CHANNEL_TO_DOMAIN
 from services.routing.domain import BLOCKING_CHANNELS, DEFAULT_CAPACITY, Channel
 from services.survey.policy import CustomerFacts, QueuePolicy, decide
-from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2, survey_pb2
+from switchboard.v1 import agent_pb2, routing_pb2, survey_pb2
 from switchboard_dev.simulate import Progress, SimConfig, Stats, run_simulation
 from tests.helpers import ServiceProcess, committed_lag, http_get, start_service, wait_ready
 
@@ -53,9 +54,6 @@ TERMINAL = {L.LIFECYCLE_KIND_ENDED, L.LIFECYCLE_KIND_ABANDONED, L.LIFECYCLE_KIND
 RELEASE = TERMINAL | {L.LIFECYCLE_KIND_REQUEUED, L.LIFECYCLE_KIND_OVERFLOWED, L.LIFECYCLE_KIND_CALLBACK_SCHEDULED}
 HOLD = {L.LIFECYCLE_KIND_OFFERED, L.LIFECYCLE_KIND_ASSIGNED}
 EXPECTED_DLQ = {("routing", "invalid_for_state")}
-CHANNELS = {contact_pb2.CHANNEL_VOICE: Channel.VOICE, contact_pb2.CHANNEL_CHAT: Channel.CHAT,
-            contact_pb2.CHANNEL_EMAIL: Channel.EMAIL, contact_pb2.CHANNEL_SMS: Channel.SMS,
-            contact_pb2.CHANNEL_CALLBACK: Channel.CALLBACK, contact_pb2.CHANNEL_VOICEMAIL: Channel.VOICEMAIL}
 
 # Queues for the simulator's traffic: short max waits so some voice contacts go to voicemail and some
 # billing callers become callbacks keeping their place.
@@ -352,7 +350,7 @@ class Ledger:
             if a.WhichOneof("kind") == "login":
                 cap = dict(DEFAULT_CAPACITY)
                 for c in a.login.capacity:
-                    cap[CHANNELS[c.channel]] = c.max
+                    cap[CHANNEL_TO_DOMAIN[c.channel]] = c.max
                 capacity[(a.envelope.tenant_id, a.agent_id)] = cap
         seen: dict[str, set[str]] = defaultdict(set)
 
@@ -386,7 +384,7 @@ class Ledger:
                 if d.request is not None:
                     led.surveys_due.add(f"{tenant}/{ev.contact_id}")
             if ev.kind in HOLD:
-                channel = CHANNELS[ev.channel]
+                channel = CHANNEL_TO_DOMAIN[ev.channel]
                 agent = (tenant, ev.agent_id)
                 prev = holder.get(key)
                 if prev is not None and prev[0] != ev.agent_id:

@@ -10,8 +10,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from services.common.channels import CHANNELS
 from services.common.dlq import Reject
-from services.ingestion.parse import CHANNELS, Limits, parse
+from services.ingestion.parse import Limits, parse
 from services.ingestion.schemas import channel_schema, render
 
 ROOT = Path(__file__).resolve().parents[2]
