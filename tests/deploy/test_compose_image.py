@@ -143,5 +143,5 @@ def test_image_is_python311_slim_non_root_and_copies_what_exists() -> None:
              for d in [d.parent]}
     assert found <= set(packages), f"not in pyproject.toml's packages: {sorted(found - set(packages))}"
     for pkg in packages:
-        base = ROOT / ("protos/gen/" if pkg.startswith("switchboard") else "") / pkg.replace(".", "/")
+        base = ROOT / ("protos/gen/" if pkg.split(".")[0] == "switchboard" else "") / pkg.replace(".", "/")
         assert base.is_dir(), pkg
