@@ -34,7 +34,7 @@ lint: venv ## ruff
 	$(VENV)/bin/ruff check services switchboard_dev tests
 
 typecheck: venv ## mypy
-	$(VENV)/bin/mypy services
+	$(VENV)/bin/mypy services switchboard_dev
 
 test: venv kafka monitoring-tools ## Run the whole test suite (unit, then integration/end-to-end on a real broker)
 	$(PY) -m pytest tests -q
