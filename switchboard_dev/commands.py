@@ -1,6 +1,6 @@
 """The developer subcommands of `switchboard`: a local stack (`run`), a local broker (`broker`), demo
 traffic (`simulate`) and events from JSON lines (`publish`). Registered through the entry point
-group "switchboard.commands" (pyproject.toml), so services/cli.py never imports this package; the
+group "switchboard.commands" (pyproject.toml), so services/cli never imports this package; the
 image has neither (deploy/Dockerfile).
 
     switchboard run                      # broker + topics + the four services + demo traffic
