@@ -88,6 +88,12 @@ def test_every_switchboard_container_has_a_complete_environment(compose: dict[st
     KafkaSettings.from_env({k: str(v) for k, v in topics["environment"].items()})
     simulator = services["simulator"]
     KafkaSettings.from_env({k: str(v) for k, v in simulator["environment"].items()})
+    # The simulator is a developer tool the image leaves out: it runs from the mounted checkout.
+    assert simulator["command"][:3] == ["python", "-m", "switchboard_dev"]
+    (mount,) = [v for v in simulator["volumes"] if v.split(":")[1].endswith("/switchboard_dev")]
+    source, target = mount.split(":")[:2]
+    assert (DEPLOY / source / "__main__.py").exists() and mount.endswith(":ro")
+    assert simulator["environment"]["PYTHONPATH"] == target.rsplit("/", 1)[0]
 
 
 def test_prometheus_scrapes_every_service_and_loads_the_chart_rules(compose: dict[str, Any]) -> None:
