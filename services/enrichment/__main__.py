@@ -15,7 +15,7 @@ from confluent_kafka import TopicPartition
 
 from services.common import topics
 from services.common.codec import decode
-from services.common.config import ConfigError, env_float, env_str
+from services.common.config import ConfigError
 from services.common.kafka import Output, StreamLoop
 from services.common.reload import ReloadWatch
 from services.common.runtime import Runtime
@@ -25,14 +25,15 @@ from services.enrichment.config import RulesConfig, RulesError, load_rules
 from services.enrichment.handler import EnrichmentHandler
 from services.enrichment.history import read_history
 from services.enrichment.language import warm_up
+from services.enrichment.settings import EnrichmentSettings
 from switchboard.v1 import contact_pb2
 
 
 def main() -> int:
     rt = Runtime("enrichment", default_http_port=9102)
     try:
-        rules_file = env_str("ENRICHMENT_RULES_FILE", "")
-        reload_interval = env_float("ENRICHMENT_RULES_RELOAD_SECONDS", 5.0, minimum=0.0)
+        settings = EnrichmentSettings.from_env()
+        rules_file, reload_interval = settings.rules_file, settings.rules_reload_seconds
         rules = load_rules(rules_file) if rules_file else RulesConfig()
     except (ConfigError, RulesError) as exc:
         rt.fail_config(exc)

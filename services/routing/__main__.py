@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
 from services.common import grpc_server, topics
-from services.common.config import ConfigError, env_bool, env_float, env_int, env_str, renamed
+from services.common.config import ConfigError
 from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop, producer_config
 from services.common.logging import kafka_logger
@@ -30,6 +30,7 @@ from services.routing.grpc_api import SERVICE_NAME, EngineViews, RoutingServicer
 from services.routing.queues import ConfigError as QueueConfigError
 from services.routing.queues import QueuesConfig, load_queues
 from services.routing.service import RoutingHandler
+from services.routing.settings import RoutingSettings
 from services.routing.state import StateStore
 from switchboard.v1 import routing_pb2_grpc
 
@@ -37,25 +38,15 @@ from switchboard.v1 import routing_pb2_grpc
 def main() -> int:
     rt = Runtime("routing", default_http_port=9103)
     try:
-        grpc_port = env_int(renamed("ROUTING_GRPC_PORT", "SWITCHBOARD_GRPC_PORT"), 50051, minimum=0, maximum=65535)
-        queues_file = env_str("SWITCHBOARD_QUEUES_FILE", "")
-        reload_interval = env_float("SWITCHBOARD_QUEUES_RELOAD_SECONDS", 5.0, minimum=0.0)
+        settings = RoutingSettings.from_env()
+        grpc_port, queues_file = settings.grpc_port, settings.queues_file
+        reload_interval, per_agent = settings.queues_reload_seconds, settings.metrics_per_agent
         queues = load_queues(queues_file) if queues_file else QueuesConfig.default()
         security = GrpcSecurity.from_env()
     except (ConfigError, QueueConfigError) as exc:
         rt.fail_config(exc)
     k = rt.settings.kafka
-    try:
-        # Finished contacts remembered per tenant (to refuse a replayed event of an ended contact);
-        # each costs ~560 B in this replica (the engine's entry + the routing.state.v1 copy).
-        finished_memory = env_int("ROUTING_FINISHED_MEMORY", 100_000, minimum=1)
-    except ConfigError as exc:
-        rt.fail_config(exc)
-    engine = RoutingEngine(queues, finished_memory=finished_memory)
-    try:
-        per_agent = env_bool("ROUTING_METRICS_PER_AGENT", False)
-    except ConfigError as exc:
-        rt.fail_config(exc)
+    engine = RoutingEngine(queues, finished_memory=settings.finished_memory)
     routing_metrics.set_per_agent(per_agent)
     if per_agent:
         rt.log.warning("per_agent_metrics_on", detail="one series per agent x channel: watch cardinality")

@@ -7,7 +7,7 @@ import time
 import grpc
 
 from services.common import grpc_server, topics
-from services.common.config import ConfigError, env_bool, env_float, env_int, env_str
+from services.common.config import ConfigError
 from services.common.diskmap import DiskMap
 from services.common.grpc_security import GrpcSecurity
 from services.common.kafka import StreamLoop
@@ -18,6 +18,7 @@ from services.survey.grpc_api import SERVICE_NAME, SurveyServicer
 from services.survey.handler import SurveyHandler, Topics
 from services.survey.policy import PolicyError, QueuePolicy, SurveyPolicy, load_policy
 from services.survey.scores import ResultsTail, ScoreWindow
+from services.survey.settings import SurveySettings
 from services.survey.state import SurveyStore, load_records, state_key
 from switchboard.v1 import survey_pb2, survey_pb2_grpc
 
@@ -25,20 +26,13 @@ from switchboard.v1 import survey_pb2, survey_pb2_grpc
 def main() -> int:
     rt = Runtime("survey", default_http_port=9104)
     try:
-        base = QueuePolicy(
-            expiry_seconds=env_float("SURVEY_EXPIRY_SECONDS", 72 * 3600, minimum=60),
-            survey_abandoned=env_bool("SURVEY_ABANDONED", False),
-        )
-        policy_file = env_str("SURVEY_POLICY_FILE", "")
+        settings = SurveySettings.from_env()
+        base = QueuePolicy(expiry_seconds=settings.expiry_seconds, survey_abandoned=settings.survey_abandoned)
+        policy_file = settings.policy_file
         policy = load_policy(policy_file, base) if policy_file else SurveyPolicy(tenants={}, base=base)
-        grpc_port = env_int("SURVEY_GRPC_PORT", 50053, minimum=0, maximum=65535)
-        per_agent = env_bool("SURVEY_METRICS_PER_AGENT", False)
-        grace = env_float("SURVEY_RESPONSE_GRACE_SECONDS", 300, minimum=0)
-        # How long an expired survey's marker (id, tenant, expiry, answered) is kept after expiry, so
-        # a late response is dead-lettered as `expired` rather than `unknown_survey`.
-        expired_retention = env_float("SURVEY_EXPIRED_RETENTION_SECONDS", 2 * 86400, minimum=0)
-        offset = env_float("SURVEY_CLOCK_OFFSET_SECONDS", 0.0)
-        reload_interval = env_float("SURVEY_POLICY_RELOAD_SECONDS", 5.0, minimum=0.0)
+        grpc_port, per_agent = settings.grpc_port, settings.metrics_per_agent
+        grace, expired_retention = settings.response_grace_seconds, settings.expired_retention_seconds
+        offset, reload_interval = settings.clock_offset_seconds, settings.policy_reload_seconds
         security = GrpcSecurity.from_env()
     except PolicyError as exc:
         rt.fail_config(exc)

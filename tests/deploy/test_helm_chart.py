@@ -242,9 +242,7 @@ def test_probes_grpc_for_routing_http_for_workers(render: Any) -> None:
         c = container(one(docs, "Deployment", f"sb-switchboard-{svc}"))
         assert {p["name"]: p["containerPort"] for p in c["ports"]}["grpc"] == port
         assert env_of(c)[var]["value"] == str(port)
-        source = (ROOT / "services" / svc / "__main__.py").read_text() + (
-            ROOT / "services" / svc / "config.py").read_text() if (ROOT / "services" / svc / "config.py").exists() \
-            else (ROOT / "services" / svc / "__main__.py").read_text()
+        source = _service_source(svc)
         assert re.search(rf'"{var}"[^\n]*, {port}\b', source), f"services/{svc} does not read {var} (default {port})"
 
 
@@ -290,7 +288,7 @@ def test_config_files_mounted_from_deploy_config(render: Any, svc: str, var: str
     assert "subPath" not in mount, "a subPath mount never sees ConfigMap updates (the services reload their files)"
     cm = one(docs, "ConfigMap", f"sb-switchboard-{svc}-config")
     assert cm["data"][file].strip() == (ROOT / "deploy" / "config" / file).read_text().strip()
-    source = (ROOT / "services" / svc / "__main__.py").read_text()
+    source = _service_source(svc)
     assert f'"{var}"' in source, f"services/{svc} does not read {var}"
 
 
@@ -576,3 +574,8 @@ def test_bad_values_fail_with_a_clear_message(helm: str, sets: tuple[str, ...], 
 
 def _run(helm: str, *args: str, chart: Path = CHART) -> subprocess.CompletedProcess[str]:
     return subprocess.run([helm, *args, str(chart)], capture_output=True, text=True, timeout=120)
+
+
+def _service_source(svc: str) -> str:
+    """The service's own modules (its main, settings and config), where it reads its variables."""
+    return "".join(p.read_text() for p in sorted((ROOT / "services" / svc).glob("*.py")))

@@ -56,3 +56,24 @@ def test_a_renamed_variable_reads_the_new_name_then_the_old_one_and_records_it()
     assert name == "SWITCHBOARD_GRPC_PORT" and config.env_int(name, 1, env=old) == 2
     assert config.DEPRECATED_NAMES == [("SWITCHBOARD_GRPC_PORT", "ROUTING_GRPC_PORT")]
     config.DEPRECATED_NAMES.clear()
+
+
+def test_each_service_reads_its_settings_in_one_place() -> None:
+    from services.enrichment.settings import EnrichmentSettings
+    from services.routing.settings import RoutingSettings
+    from services.survey.settings import SurveySettings
+
+    assert RoutingSettings.from_env({}) == RoutingSettings()
+    assert SurveySettings.from_env({}) == SurveySettings()
+    assert EnrichmentSettings.from_env({}) == EnrichmentSettings()
+    r = RoutingSettings.from_env({"ROUTING_GRPC_PORT": "6000", "ROUTING_FINISHED_MEMORY": "10",
+                                  "ROUTING_METRICS_PER_AGENT": "true", "SWITCHBOARD_QUEUES_FILE": "/q.yaml"})
+    assert (r.grpc_port, r.finished_memory, r.metrics_per_agent, r.queues_file) == (6000, 10, True, "/q.yaml")
+    s = SurveySettings.from_env({"SURVEY_EXPIRY_SECONDS": "120", "SURVEY_CLOCK_OFFSET_SECONDS": "-5"})
+    assert (s.expiry_seconds, s.clock_offset_seconds) == (120.0, -5.0)
+    with pytest.raises(ConfigError, match="ROUTING_FINISHED_MEMORY=0 is below the minimum 1"):
+        RoutingSettings.from_env({"ROUTING_FINISHED_MEMORY": "0"})
+    with pytest.raises(ConfigError, match="SURVEY_EXPIRY_SECONDS=10.0 is below the minimum 60"):
+        SurveySettings.from_env({"SURVEY_EXPIRY_SECONDS": "10"})
+    with pytest.raises(ConfigError, match="ENRICHMENT_RULES_RELOAD_SECONDS='soon' is not a number"):
+        EnrichmentSettings.from_env({"ENRICHMENT_RULES_RELOAD_SECONDS": "soon"})
