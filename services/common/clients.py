@@ -108,8 +108,13 @@ def produce_all(producer: Producer, outputs: Sequence[Output], on_delivery: Call
     producer.poll(0)
 
 
+# _DESTROY_BROKER: the broker handle a request waited on was replaced (the bootstrap handle once the
+# cluster's brokers are known, or a broker coming back); the query never got an answer, so it is asked
+# again (retry_transient is only used for read-only lookups). A broker restart once ended ingestion
+# with it, reloading its dedupe ids (RELIABILITY.md finding 14).
 TRANSIENT_METADATA_ERRORS = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                             KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError._UNKNOWN_PARTITION)
+                             KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError._UNKNOWN_PARTITION,
+                             KafkaError._DESTROY_BROKER)
 
 
 def retry_transient(call: Callable[[], Any], timeout: float = 60.0,

@@ -23,9 +23,10 @@ def _failing(codes: list[int], result: object = "done"):
 
 def test_leader_moves_are_retried_until_the_call_succeeds() -> None:
     # _UNKNOWN_PARTITION: a client whose metadata has not caught up with a moved leader (a roll)
-    call, calls = _failing([KafkaError._UNKNOWN_PARTITION, KafkaError.NOT_LEADER_FOR_PARTITION])
+    call, calls = _failing([KafkaError._UNKNOWN_PARTITION, KafkaError.NOT_LEADER_FOR_PARTITION,
+                            KafkaError._DESTROY_BROKER])
     assert retry_transient(call, timeout=30) == "done"
-    assert len(calls) == 3
+    assert len(calls) == 4
 
 
 def test_other_errors_are_raised_at_once() -> None:
