@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal, TextIO
 
+from services.cli.base import number
 from services.common.codec import HeaderList
 from services.common.config import KafkaSettings
 from switchboard.v1 import contact_pb2
@@ -648,24 +649,8 @@ def run_simulation(
 # ---------------------------------------------------------------------------------------------
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
+_positive = number(0, inclusive=False)
+_non_negative = number(0, inclusive=True)
 
 
 def _count(text: str) -> int:
