@@ -8,6 +8,7 @@ Details never echo personal data (numbers, addresses, text): they name the field
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +67,8 @@ def _num(obj: dict[str, Any], name: str, where: str = "") -> float:
     value = obj.get(name, 0)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Reject("invalid_type", f"{where}{name} must be a number")
+    if not math.isfinite(value):  # json.loads reads NaN and Infinity; no duration is either
+        raise Reject("invalid_value", f"{where}{name} must be a finite number")
     if value < 0:
         raise Reject("invalid_value", f"{where}{name} must not be negative")
     return float(value)
@@ -235,8 +238,8 @@ def _validate_detail(ev: contact_pb2.ContactEvent, channel: str, limits: Limits)
         _phone(ev.voice.from_number, "voice.from_number")
         if ev.voice.to_number:
             _phone(ev.voice.to_number, "voice.to_number")
-        if ev.voice.ivr_seconds > 24 * 3600:
-            raise Reject("invalid_value", "voice.ivr_seconds is absurd (> 1 day)")
+        if not math.isfinite(ev.voice.ivr_seconds) or ev.voice.ivr_seconds > 24 * 3600:
+            raise Reject("invalid_value", "voice.ivr_seconds is absurd (> 1 day, or not a finite number)")
         if len(ev.voice.ivr_path) > 50:
             raise Reject("oversized_field", "voice.ivr_path has more than 50 steps")
     elif channel == "chat":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from services.common.channels import CHANNELS
@@ -51,6 +52,18 @@ class UnsupportedEvent(ValueError):
     """An input the engine has no meaning for (reason code in args[0])."""
 
 
+class InvalidValue(ValueError):
+    """A field the engine cannot hold (args: reason code, detail)."""
+
+
+def _finite(value: float, name: str) -> float:
+    """Durations must be finite: NaN or infinity would poison the metrics and could not be written
+    to routing.state.v1 (JSON has neither)."""
+    if not math.isfinite(value):
+        raise InvalidValue("invalid_value", f"{name} must be a finite number")
+    return value
+
+
 def contact_to_domain(enriched: contact_pb2.EnrichedContact) -> ContactInput:
     ev = enriched.contact
     tenant = ev.envelope.tenant_id
@@ -70,7 +83,8 @@ def contact_to_domain(enriched: contact_pb2.EnrichedContact) -> ContactInput:
             language=hints.language,
             sla_deadline=ts_to_seconds(hints.sla_deadline) if hints.HasField("sla_deadline") else None,
             preferred_agent_id=hints.preferred_agent_id,
-            ivr_seconds=ev.voice.ivr_seconds if ev.WhichOneof("detail") == "voice" else 0.0,
+            ivr_seconds=_finite(ev.voice.ivr_seconds, "voice.ivr_seconds") if ev.WhichOneof("detail") == "voice"
+            else 0.0,
         )
     if step == contact_pb2.CONTACT_STEP_ANSWERED:
         return d.ContactAnswered(tenant_id=tenant, contact_id=ev.contact_id, agent_id=ev.agent_id)
@@ -78,7 +92,8 @@ def contact_to_domain(enriched: contact_pb2.EnrichedContact) -> ContactInput:
         return d.ContactAbandoned(tenant_id=tenant, contact_id=ev.contact_id)
     if step == contact_pb2.CONTACT_STEP_ENDED:
         return d.ContactEnded(tenant_id=tenant, contact_id=ev.contact_id,
-                              talk_seconds=ev.handle.talk_seconds, hold_seconds=ev.handle.hold_seconds)
+                              talk_seconds=_finite(ev.handle.talk_seconds, "handle.talk_seconds"),
+                              hold_seconds=_finite(ev.handle.hold_seconds, "handle.hold_seconds"))
     if step == contact_pb2.CONTACT_STEP_CALLBACK_REQUESTED:
         return d.ContactCallbackRequested(tenant_id=tenant, contact_id=ev.contact_id)
     if step == contact_pb2.CONTACT_STEP_TRANSFERRED:
@@ -86,7 +101,8 @@ def contact_to_domain(enriched: contact_pb2.EnrichedContact) -> ContactInput:
         if not target:
             raise UnsupportedEvent("missing_transfer_queue")
         return d.ContactTransferred(tenant_id=tenant, contact_id=ev.contact_id, queue_id=target,
-                                    talk_seconds=ev.handle.talk_seconds, hold_seconds=ev.handle.hold_seconds)
+                                    talk_seconds=_finite(ev.handle.talk_seconds, "handle.talk_seconds"),
+                                    hold_seconds=_finite(ev.handle.hold_seconds, "handle.hold_seconds"))
     raise UnsupportedEvent("unsupported_step")
 
 

@@ -155,6 +155,8 @@ class RoutingHandler:
                 raise Reject("malformed_protobuf", str(exc)) from None
             except adapter.UnsupportedEvent as exc:
                 raise Reject(str(exc), "routing does not handle this contact step") from None
+            except adapter.InvalidValue as exc:
+                raise Reject(exc.args[0], exc.args[1]) from None
             envelope = enriched.contact.envelope
             check_schema_version(envelope)
             if isinstance(event, d.ContactArrived) and self.engine.contact_status(

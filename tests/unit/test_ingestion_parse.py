@@ -133,6 +133,9 @@ def test_dedupe_window() -> None:
         (js(voice(channel="chat", voice=None, chat={"session_id": "s", "first_message": "x" * 40_000})),
          "oversized_field"),
         (js(voice(talk_seconds=-1)), "invalid_value"),
+        # json.loads reads NaN and Infinity; routing could not write them to its state (JSON has neither)
+        (js(voice(talk_seconds=float("nan"))), "invalid_value"),
+        (js(voice(voice={"from_number": "+14155550123", "ivr_seconds": float("inf")})), "invalid_value"),
     ],
 )
 def test_more_precise_reasons(payload: bytes, code: str) -> None:

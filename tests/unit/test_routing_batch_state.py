@@ -72,3 +72,28 @@ def test_a_replica_restored_from_batched_state_decides_like_the_writer() -> None
         restored.engine.load_tenant(tenant, records, NOW)
     for tenant in tenants:
         assert restored.engine.export_tenant(tenant) == writer.engine.export_tenant(tenant)
+
+
+def test_durations_that_are_not_finite_are_rejected_and_change_nothing() -> None:
+    """NaN or infinity from a producer that skipped ingestion's checks: a dead letter with its
+    reason, nothing decided, no state record (orjson would have written them as null)."""
+    import math
+
+    import pytest
+
+    from services.common.dlq import Reject
+    from switchboard.v1 import contact_pb2
+
+    h = _handler()
+    for m in _messages()[:60]:
+        h.handle(m)  # type: ignore[arg-type]
+    for field, value in (("talk_seconds", math.nan), ("hold_seconds", math.inf)):
+        ev = contact_pb2.EnrichedContact()
+        ev.contact.envelope.tenant_id, ev.contact.envelope.event_id = "t0", f"bad-{field}"
+        ev.contact.envelope.schema_version = 1
+        ev.contact.contact_id, ev.contact.step = "c-nan", contact_pb2.CONTACT_STEP_ENDED
+        setattr(ev.contact.handle, field, value)
+        with pytest.raises(Reject) as err:
+            h.handle(Msg("enriched", ev.SerializeToString()))  # type: ignore[arg-type]
+        assert err.value.code == "invalid_value" and field in err.value.detail
+    assert h.end_batch() == []
