@@ -5,13 +5,18 @@ a replica restored from it behaves like the one that wrote it."""
 from __future__ import annotations
 
 import json
+import math
+
+import pytest
 
 from bench import streams
+from services.common.dlq import Reject
 from services.common.kafka import Output
 from services.routing.engine import RoutingEngine
 from services.routing.queues import QueuesConfig
 from services.routing.service import RoutingHandler
 from services.routing.state import parse_key
+from switchboard.v1 import contact_pb2
 from tests.helpers import Record as Msg
 
 NOW = 1_795_000_000.0
@@ -77,13 +82,6 @@ def test_a_replica_restored_from_batched_state_decides_like_the_writer() -> None
 def test_durations_that_are_not_finite_are_rejected_and_change_nothing() -> None:
     """NaN or infinity from a producer that skipped ingestion's checks: a dead letter with its
     reason, nothing decided, no state record (orjson would have written them as null)."""
-    import math
-
-    import pytest
-
-    from services.common.dlq import Reject
-    from switchboard.v1 import contact_pb2
-
     h = _handler()
     for m in _messages()[:60]:
         h.handle(m)  # type: ignore[arg-type]
