@@ -42,6 +42,11 @@ class EnrichmentHandler:
         self.log = log
         self._profiles_erased: list[str] = []  # customer ids whose profile was tombstoned (table thread)
         self._erased_lock = threading.Lock()
+        # In a batch (one transaction of the stream loop) a customer's history is written once, with its
+        # last value, by end_batch: a contact's arrival, queued and assigned steps usually fall in one
+        # batch under load, and a compacted changelog keeps only the last value anyway.
+        self._batching = False
+        self._pending: dict[str, bytes] = {}
 
     def handle(self, msg: Message) -> Sequence[Output]:
         if self.erasures_topic is not None and msg.topic() == self.erasures_topic:
@@ -67,17 +72,38 @@ class EnrichmentHandler:
                 child(metrics.TAGS, tenant, tag).inc()
         out = [Output(self.out_topic, tenant.encode(), enriched.SerializeToString(), _PB)]
         if history is not None:
-            raw = history.SerializeToString()
-            self.history.put_raw(key, raw)
-            if self.history_topic:
-                out.append(Output(self.history_topic, key.encode(), raw, _PB))
+            out += self._store(key, history.SerializeToString())
         return out
+
+    def _store(self, key: str, raw: bytes) -> list[Output]:
+        """A changed history: into the local store at once (the next event reads it), and to the
+        changelog now or, in a batch, at its end."""
+        self.history.put_raw(key, raw)
+        if not self.history_topic:
+            return []
+        if self._batching:
+            self._pending[key] = raw
+            return []
+        return [Output(self.history_topic, key.encode(), raw, _PB)]
+
+    def begin_batch(self) -> None:
+        self._batching = True
+        self._pending = {}
+
+    def end_batch(self) -> list[Output]:
+        self._batching = False
+        pending, self._pending = self._pending, {}
+        topic = self.history_topic
+        return [Output(topic, key.encode(), raw, _PB) for key, raw in pending.items()] if topic else []
 
     # -- erasure ------------------------------------------------------------------------------
 
     def _tombstones(self, keys: list[str]) -> list[Output]:
+        """Written at once, also in a batch (a tick's erasure may be all the transaction holds): a
+        write of the key waiting for the batch's end is dropped, it came before."""
         for key in keys:
             self.history.discard(key)
+            self._pending.pop(key, None)
         if not self.history_topic:
             return []
         return [Output(self.history_topic, key.encode(), None, _PB) for key in keys]
@@ -125,8 +151,4 @@ class EnrichmentHandler:
         history = self.history.get(key)
         if history is None or not ev.customer_id or not apply_lifecycle(history, ev):
             return []
-        raw = history.SerializeToString()
-        self.history.put_raw(key, raw)  # a copy was changed: store it again
-        if not self.history_topic:
-            return []
-        return [Output(self.history_topic, key.encode(), raw, _PB)]
+        return self._store(key, history.SerializeToString())  # a copy was changed: store it again

@@ -78,3 +78,75 @@ def test_the_handler_stores_what_it_writes_and_what_a_lifecycle_event_changes(tm
     stored = h.history[key].contacts[0]
     assert (stored.agent_id, stored.queue_id) == ("a-7", "support")
     assert h.handle(Msg("life", lc.SerializeToString())) == []  # nothing new
+
+
+def test_the_recent_cache_never_disagrees_with_the_file(tmp_path: Path) -> None:
+    """Random puts, deletes, reads, reloads and clears against a dict, with a cache small enough to
+    evict all the time: every answer is what a store without a cache gives."""
+    import random
+
+    rng = random.Random(7)
+    s = HistoryStore(tmp_path / "h.sqlite", cache_entries=3)
+    model: dict[str, bytes] = {}
+    keys = [f"acme/c{i}" for i in range(8)]
+    for step in range(3000):
+        key = rng.choice(keys)
+        op = rng.random()
+        if op < 0.35:
+            value = history("acme", key, f"x{step}").SerializeToString()
+            s.put_raw(key, value)
+            model[key] = value
+        elif op < 0.5:
+            s.discard(key)
+            model.pop(key, None)
+        elif op < 0.55:
+            s.flush()
+        elif op < 0.59:  # a bulk write (a reload, as read_history does it, starts with a clear)
+            if op < 0.57:
+                s.clear()
+                model.clear()
+            s.begin()
+            for k in rng.sample(keys, 4):
+                model[k] = history("acme", k, f"r{step}").SerializeToString()
+                s.put_raw(k, model[k])
+            gone = rng.choice(keys)
+            s.discard(gone)
+            model.pop(gone, None)
+            s.commit()
+        assert s.raw(key) == model.get(key), (step, key)
+        assert (key in s) == (key in model) and len(s) == len(model)
+    assert sorted(s) == sorted(model)
+    s.flush()
+    s.close()
+    fresh = HistoryStore(tmp_path / "h.sqlite")  # what the file holds, no cache
+    assert {k: fresh.raw(k) for k in keys} == {k: model.get(k) for k in keys}
+
+
+def test_in_a_batch_each_history_is_written_once_with_its_last_value(tmp_path: Path) -> None:
+    h = EnrichmentHandler(lambda t, c: None, RulesConfig(), "enriched", "history", "life",
+                          history=HistoryStore(tmp_path / "h.sqlite"))
+    key = history_key("acme", "cust-1")
+    lc = routing_pb2.LifecycleEvent(contact_id="c-1", customer_id="cust-1", kind=routing_pb2.LIFECYCLE_KIND_ASSIGNED,
+                                    agent_id="a-7", queue_id="support")
+    lc.envelope.tenant_id = "acme"
+    h.begin_batch()
+    out = [*h.handle(Msg("normalized", enriched_contact(contact_pb2.CONTACT_STEP_ARRIVED))),
+           *h.handle(Msg("life", lc.SerializeToString()))]
+    assert [o.topic for o in out] == ["enriched"]  # the history waits for the batch's end...
+    assert h.history[key].contacts[0].agent_id == "a-7"  # ...but the next event already reads it
+    last = h.end_batch()
+    assert [(o.topic, o.key, o.value) for o in last] == [("history", key.encode(), h.history.raw(key))]
+    assert h.end_batch() == []
+
+    # a tombstone in a batch goes at once and drops the write waiting before it; a later write follows it
+    h.begin_batch()
+    h.handle(Msg("normalized", enriched_contact(contact_pb2.CONTACT_STEP_ARRIVED, contact_id="c-2")))
+    gone = h._tombstones([key])
+    assert [(o.topic, o.value) for o in gone] == [("history", None)] and h.end_batch() == []
+    h.begin_batch()
+    h.handle(Msg("normalized", enriched_contact(contact_pb2.CONTACT_STEP_ARRIVED, contact_id="c-3")))
+    h._tombstones([key])
+    h.handle(Msg("normalized", enriched_contact(contact_pb2.CONTACT_STEP_ARRIVED, contact_id="c-4")))
+    after = h.end_batch()
+    assert [o.value for o in after] == [h.history.raw(key)]
+    assert [c.contact_id for c in h.history[key].contacts] == ["c-4"]
