@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from services.common.codec import ts_from_seconds, ts_to_seconds
 from services.common.hours import is_open
@@ -62,11 +63,21 @@ def contact_text(ev: contact_pb2.ContactEvent) -> str:
     return ""
 
 
-def _matches(text: str, keywords: Iterable[str], patterns: Iterable[re.Pattern[str]]) -> bool:
-    lower = text.lower()
-    for kw in keywords:
-        if re.search(r"(?<!\w)" + re.escape(kw) + r"(?!\w)", lower):
-            return True
+@lru_cache(maxsize=4096)
+def keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for a rule's keywords, each a whole word or phrase (not inside another word):
+    compiled once per rule, where building and looking up a pattern per keyword per event was
+    ~5 % of enrichment's CPU. The same matches: the alternation tries every keyword at every
+    position."""
+    if not keywords:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(kw) for kw in keywords) + r")(?!\w)")
+
+
+def _matches(text: str, keywords: tuple[str, ...], patterns: Iterable[re.Pattern[str]]) -> bool:
+    words = keyword_pattern(keywords)
+    if words is not None and words.search(text.lower()):
+        return True
     return any(p.search(text) for p in patterns)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from services.common.codec import new_envelope, ts_to_seconds
 from services.enrichment.config import RulesConfig, TenantRules, load_rules
-from services.enrichment.rules import apply_lifecycle, enrich, open_site
+from services.enrichment.rules import _matches, apply_lifecycle, enrich, open_site
 from switchboard.v1 import contact_pb2, routing_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,3 +219,20 @@ def test_time_based_routing_picks_the_open_site_and_after_hours_queue() -> None:
 def test_tenants_without_a_section_use_default_and_then_built_in_rules() -> None:
     assert RULES.for_tenant("globex") is RULES.tenants["default"]
     assert RulesConfig().for_tenant("x").default_queue == "support"
+
+
+def _one_search_per_keyword(text: str, keywords: tuple[str, ...]) -> bool:
+    """How keywords matched before they were compiled into one pattern per rule."""
+    lower = text.lower()
+    return any(re.search(r"(?<!\w)" + re.escape(kw) + r"(?!\w)", lower) for kw in keywords)
+
+
+_WORDS = st.sampled_from(["refund", "re", "fund", "card", "credit card", "c++", "a.b", "naïve", "x", "ß", "-"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_WORDS, min_size=1, max_size=4).map(tuple),
+       st.lists(st.one_of(_WORDS, st.sampled_from([" ", ".", ",", "_", "\n", "Refunds", "CARD!", "ab"])),
+                max_size=10).map("".join))
+def test_keywords_compiled_into_one_pattern_match_as_before(keywords: tuple[str, ...], text: str) -> None:
+    assert _matches(text, keywords, ()) == _one_search_per_keyword(text, keywords)
