@@ -40,16 +40,16 @@ def run(profile: Path | None = None) -> dict[str, Any]:
         pipeline.run_pipeline(rates()[0], warmup, skeleton=True, drain=10.0)
     for rate in rates():
         prof = None
-        if profile is not None:  # py-spy on routing at this rate (raw folded stacks)
-            prof = {"routing": profile.with_name(f"pipeline-routing-{int(rate)}.folded")}
+        if profile is not None:  # py-spy on every service at this rate (raw folded stacks)
+            prof = {name: profile.with_name(f"pipeline-{name}-{int(rate)}.folded") for name in pipeline.SERVICES}
         # The skeleton right before the services at each rate: the machine is shared, its speed
         # changes by the minute; every figure of the services is reported against it.
         skel = pipeline.run_pipeline(rate, seconds, skeleton=True)
         r = pipeline.run_pipeline(rate, seconds, profile=prof)
-        if prof is not None and prof["routing"].exists():
-            text = folded.summary(prof["routing"], 40)
-            prof["routing"].with_suffix(".txt").write_text(text + "\n")
-            r["routing_profile"] = str(prof["routing"].with_suffix(".txt"))
+        for name, path in (prof or {}).items():
+            if path.exists():
+                path.with_suffix(".txt").write_text(folded.summary(path, 40) + "\n")
+                r.setdefault("profiles", {})[name] = str(path.with_suffix(".txt"))
         r["skeleton"] = {k: skel[k] for k in ("completed_per_second", "surveys_per_second", "latency_seconds",
                                               "sustained", "cpu_share_during_offer", "lag_at_offer_end",
                                               "records_per_input", "batches_during_offer", "unassigned_of_those",
