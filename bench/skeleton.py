@@ -48,7 +48,7 @@ READS = {
 # written as padding of PAD_BYTES so that each transaction carries as many records as the service's.
 RATIOS = {
     "ingestion": {"contacts.normalized.v1": 1.0, "ingestion.dedupe.v1": 1.0},
-    "enrichment": {"contacts.enriched.v1": 0.43, "enrichment.history.v1": 0.72},
+    "enrichment": {"contacts.enriched.v1": 0.43, "enrichment.history.v1": 0.54},  # 0.72 before 2026-12-02
     "routing": {"routing.assignments.v1": 0.24, "contacts.lifecycle.v1": 0.95, "routing.state.v1": 2.07},
     "survey": {"surveys.requests.v1": 0.16, "surveys.state.v1": 0.32},
 }
