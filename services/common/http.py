@@ -1,4 +1,7 @@
-"""Per-service HTTP server: /metrics (Prometheus), /healthz (alive) and /readyz (ready)."""
+"""Per-service HTTP server: /metrics (Prometheus), /healthz (alive) and /readyz (ready).
+
+A probe is a callable answering True (200), False (503) or, when failing, the reason as text
+(503, the reason in the body: `kubectl describe pod` shows it in the probe's failure event)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+Probe = Callable[[], "bool | str"]
+
+
+def _verdict(answer: bool | str, ok_body: bytes, failed: str) -> tuple[int, bytes]:
+    if answer is True:
+        return 200, ok_body
+    reason = f": {answer}" if isinstance(answer, str) and answer else ""
+    return 503, f"{failed}{reason}\n".encode()
+
 
 class HealthServer:
-    def __init__(self, port: int, ready: Callable[[], bool], alive: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self, port: int, ready: Probe, alive: Probe = lambda: True) -> None:
         self._ready = ready
         self._alive = alive
         outer = self
@@ -21,11 +33,9 @@ class HealthServer:
                 if path == "/metrics":
                     self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
                 elif path == "/healthz":
-                    ok = outer._alive()
-                    self._send(200 if ok else 503, b"ok\n" if ok else b"unhealthy\n")
+                    self._send(*_verdict(outer._alive(), b"ok\n", "unhealthy"))
                 elif path == "/readyz":
-                    ok = outer._ready()
-                    self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+                    self._send(*_verdict(outer._ready(), b"ready\n", "not ready"))
                 else:
                     self._send(404, b"not found\n")
 
@@ -44,8 +54,11 @@ class HealthServer:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
-    def set_ready(self, ready: Callable[[], bool]) -> None:
+    def set_ready(self, ready: Probe) -> None:
         self._ready = ready
+
+    def set_alive(self, alive: Probe) -> None:
+        self._alive = alive
 
     def start(self) -> HealthServer:
         self._thread.start()

@@ -151,6 +151,13 @@ class StreamLoop(Transactions, Recovery):
         # The loop's partitions as its rebalance callbacks report them: the lag poller reads this
         # instead of calling the loop's consumer from its own thread.
         self._assignment: dict[tuple[str, int], TopicPartition] = {}
+        # Probes (see liveness() and readiness()).
+        self.liveness_seconds = env_float("SWITCHBOARD_LIVENESS_SECONDS", 180.0, minimum=5.0)
+        self.readiness_stall_seconds = env_float("SWITCHBOARD_READINESS_STALL_SECONDS", 30.0, minimum=1.0)
+        self._progress_at = time.monotonic()  # the loop last went round (or was assigned partitions)
+        self._committed_at = time.monotonic()  # the last commit (or assignment: input may wait from then)
+        self._in_callback = False  # loading state for partitions just assigned (on_assign)
+        metrics.LOOP_STALL_SECONDS.labels(self.service).set_function(lambda: self.stall_seconds())
         # Export the error counters at 0 from the start, so rates and alerts see a series.
         metrics.PROCESSING_ERRORS.labels(self.service)
         metrics.LAG_POLL_ERRORS.labels(self.service)
@@ -179,6 +186,7 @@ class StreamLoop(Transactions, Recovery):
             self._busy()
             try:
                 self._call("init_transactions", lambda: self.producer.init_transactions(30), 30)
+                self._busy_since = None  # done: an idle loop is not a stalled one
                 return
             except KafkaException as exc:
                 err = exc.args[0]
@@ -208,8 +216,13 @@ class StreamLoop(Transactions, Recovery):
         self.log.info("partitions_assigned", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
         self._assignment.update({(p.topic, p.partition): TopicPartition(p.topic, p.partition) for p in partitions})
         if self._on_assign:
-            with self.lock:
-                self._on_assign(partitions)
+            self._in_callback = True
+            try:
+                with self.lock:
+                    self._on_assign(partitions)
+            finally:
+                self._in_callback = False
+        self._progress_at = self._committed_at = time.monotonic()
         self.assigned.set()
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -307,7 +320,58 @@ class StreamLoop(Transactions, Recovery):
             self._commit()
         elif self._open and not self._inputs and not self._outputs and not self._batched:
             self._close_empty()
+        self._progress_at = time.monotonic()
         return len(good)
+
+    # -- probes -------------------------------------------------------------------------------
+
+    def stall_seconds(self, now: float | None = None) -> float:
+        """How long the loop has not gone round, not counting a Kafka call with a deadline (the
+        watchdog's, SWITCHBOARD_STALL_EXIT_SECONDS) or a state load after an assignment (its own
+        timeout): a handler stuck on an event, or a blocked call nothing else watches."""
+        if self._busy_since is not None or self._in_callback:
+            return 0.0
+        return max(0.0, (time.monotonic() if now is None else now) - self._progress_at)
+
+    def _waiting_input(self, now: float) -> int:
+        """Events waiting on this instance's partitions by the last lag poll, if it is recent (0 if
+        not known: a broker that cannot be asked is not a reason to restart). A fully consumed
+        partition shows a lag of 1 (the last transaction's commit marker)."""
+        last = self._lag_poller.last if self._lag_poller is not None else None
+        if last is None or now - last[0] > 3 * self.lag_poll_seconds:
+            return 0
+        return sum(lag for lag in last[1].values() if lag > 1)
+
+    def liveness(self, now: float | None = None) -> str | None:
+        """None while alive, else why not (/healthz answers 503 and the orchestrator restarts the
+        process): the loop has not gone round for SWITCHBOARD_LIVENESS_SECONDS, or input has waited
+        that long with nothing committed."""
+        now = time.monotonic() if now is None else now
+        stalled = self.stall_seconds(now)
+        if stalled > self.liveness_seconds:
+            return f"the stream loop has not gone round for {stalled:.0f} s"
+        if self._in_callback or not self.assigned.is_set():
+            return None
+        waiting = self._waiting_input(now)
+        idle = now - self._committed_at
+        if waiting and idle > self.liveness_seconds:
+            return f"{waiting} events wait and nothing was committed for {idle:.0f} s"
+        return None
+
+    def readiness(self, now: float | None = None) -> str | None:
+        """None while ready, else why not: no partitions (yet, or while loading their state or
+        recovering), a Kafka call waited on for SWITCHBOARD_READINESS_STALL_SECONDS (the broker is
+        away or slow), or the loop not going round for that long."""
+        now = time.monotonic() if now is None else now
+        if not self.assigned.is_set():
+            return "no partitions assigned (starting, rebalancing, loading state or recovering)"
+        busy = self._busy_since
+        if busy is not None and now - busy > self.readiness_stall_seconds:
+            return f"waiting on Kafka for {now - busy:.0f} s"
+        stalled = self.stall_seconds(now)
+        if stalled > self.readiness_stall_seconds:
+            return f"the stream loop has not gone round for {stalled:.0f} s"
+        return None
 
     def run(self, stop: threading.Event) -> None:
         while True:

@@ -6,6 +6,7 @@ Service-specific instruments live in each service's own metrics.py.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -47,6 +48,12 @@ PROCESSING_ERRORS = Counter(
     "switchboard_processing_errors_total", "Unexpected errors while handling an event", ["service"]
 )
 READY = Gauge("switchboard_ready", "1 when the service is ready to take work", ["service"])
+LOOP_STALL_SECONDS = Gauge(
+    "switchboard_loop_stall_seconds",
+    "Seconds since the stream loop last went round (0 while it waits on Kafka in a call with a deadline, "
+    "or loads state after an assignment: those have their own limits)",
+    ["service"],
+)
 
 # Consumer lag of this instance's assigned partitions, from the broker: the partition's end offset
 # (high watermark) minus the group's committed offset. Polled in the background (ConsumerLagPoller);
@@ -112,6 +119,8 @@ class ConsumerLagPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reported: set[tuple[str, str]] = set()
+        # the last successful poll: (monotonic time, lag per partition); the liveness probe reads it
+        self.last: tuple[float, dict[tuple[str, int], int]] | None = None
 
     def poll_once(self) -> dict[tuple[str, int], int]:
         assignment = self.assignment()
@@ -129,6 +138,7 @@ class ConsumerLagPoller:
         for (topic, number), lag in lags.items():
             CONSUMER_LAG.labels(self.service, topic, str(number)).set(lag)
         self._reported = current
+        self.last = (time.monotonic(), lags)
         return lags
 
     def _run(self) -> None:

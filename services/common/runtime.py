@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from services.common import config, metrics
 from services.common.config import ConfigError, ServiceSettings
-from services.common.http import HealthServer
+from services.common.http import HealthServer, Probe
 from services.common.kafka import StreamLoop
 from services.common.logging import JsonLogger
 from services.common.shutdown import install_signal_handlers
@@ -36,33 +36,46 @@ class Runtime:
         self.stop = threading.Event()
         install_signal_handlers(self.stop)
         self.http: HealthServer | None = None
+        self._ready_probe: Probe = lambda: False
+        self._alive_probe: Probe = lambda: True
 
     def fail_config(self, exc: Exception) -> None:
         print(f"{self.settings.service}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2)
 
-    def start_http(self, ready: Callable[[], bool]) -> HealthServer:
+    def start_http(self, ready: Probe) -> HealthServer:
+        """Serves /metrics, /healthz and /readyz; `ready` until `probe_loop` puts the loop's in."""
         service = self.settings.service
+        self._ready_probe = ready
 
-        def _ready() -> bool:
-            ok = ready() and not self.stop.is_set()
-            metrics.READY.labels(service).set(1 if ok else 0)
-            return ok
+        def _ready() -> bool | str:
+            answer = "stopping" if self.stop.is_set() else self._ready_probe()
+            metrics.READY.labels(service).set(1 if answer is True else 0)
+            return answer
 
         for old, new in config.DEPRECATED_NAMES:
             self.log.warning("config_deprecated", variable=old, use=new,
                              detail=f"{old} is read for one more release; set {new} instead")
-        self.http = HealthServer(self.settings.http_port, _ready).start()
+        self.http = HealthServer(self.settings.http_port, _ready, lambda: self._alive_probe()).start()
         self.log.info("http_listening", port=self.http.port, paths=["/metrics", "/healthz", "/readyz"])
         return self.http
 
+    def probe_loop(self, loop: StreamLoop, ready: Callable[[], bool] | None = None) -> None:
+        """From now on readiness and liveness follow `loop` (StreamLoop.readiness and .liveness) and
+        readiness `ready` too (the service's own tables caught up)."""
+        extra = ready or (lambda: True)
+        self._ready_probe = lambda: loop.readiness() or (True if extra() else "loading its tables")
+        self._alive_probe = lambda: loop.liveness() or True
+        if self.http is None:
+            self.start_http(self._ready_probe)
+
+    def is_ready(self) -> bool:
+        """What /readyz answers, as a bool (the gRPC health status follows it)."""
+        return not self.stop.is_set() and self._ready_probe() is True
+
     def run_loop(self, loop: StreamLoop, ready: Callable[[], bool] | None = None) -> int:
         """Serve HTTP and run `loop` until SIGTERM; returns the process exit code."""
-        extra = ready or (lambda: True)
-        if self.http is None:
-            self.start_http(lambda: loop.assigned.is_set() and extra())
-        else:  # started earlier (e.g. while loading a table): now readiness includes the loop
-            self.http.set_ready(lambda: loop.assigned.is_set() and extra() and not self.stop.is_set())
+        self.probe_loop(loop, ready)
         freeze_startup_objects()
         try:
             loop.run(self.stop)

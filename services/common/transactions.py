@@ -32,6 +32,7 @@ class Transactions:
     _delivery_errors: list[str]
     _busy_since: float | None
     _txn_member: str
+    _committed_at: float
 
     def _on_delivery(self: StreamLoop, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
@@ -91,6 +92,7 @@ class Transactions:
         done = time.perf_counter()
         metrics.child(metrics.COMMIT_SECONDS, self.service).observe(done - started)
         self.policy.committed(time.monotonic())
+        self._committed_at = time.monotonic()
         for topic, n in collections.Counter(out.topic for out in self._outputs).items():
             metrics.child(metrics.EVENTS_PRODUCED, self.service, topic).inc(n)
         if self._inputs:

@@ -63,8 +63,7 @@ def main() -> int:
 
     loop = StreamLoop(rt.settings, [inbound_topic], handler, rt.log,
                       dlq_topic=k.topic(topics.CONTACTS_DLQ.name), lock=lock, on_reset=reload_dedupe)
-    assert rt.http is not None
-    rt.http.set_ready(lambda: loop.assigned.is_set() and not rt.stop.is_set())
+    rt.probe_loop(loop)
     publisher = Producer({**producer_config(k, f"ingestion-{rt.settings.instance_id}-grpc"),
                           "logger": kafka_logger(rt.log)})
     def register(server: grpc.aio.Server) -> None:
@@ -72,7 +71,7 @@ def main() -> int:
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
 
     failure = grpc_server.serve(rt, loop.run, register, SERVICE_NAME, config.grpc_port, security,
-                                ready=loop.assigned.is_set)
+                                ready=rt.is_ready)
     publisher.flush(5)
     return rt.finish(failure)
 

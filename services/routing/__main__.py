@@ -82,7 +82,7 @@ def main() -> int:
                       dlq_topic=k.topic(topics.CONTACTS_DLQ.name), tick=handler.tick, tick_interval=0.5, lock=lock,
                       on_assign=lambda parts: handler.on_assign(parts, partitions), on_revoke=handler.on_revoke)
     REGISTRY.register(EngineCollector(engine, lock, lambda: list(handler.tenants)))
-    rt.start_http(lambda: loop.assigned.is_set())
+    rt.probe_loop(loop)
     # Owned tenants are answered from the live engine; the rest from routing.state.v1.
     views = EngineViews(engine, lock, lambda tenant: tenant in handler.tenants, store, time.time, queues)
     publisher = Producer({**producer_config(k, f"{client_id}-grpc"), "logger": kafka_logger(rt.log)})
@@ -105,7 +105,7 @@ def main() -> int:
         routing_pb2_grpc.add_RoutingServiceServicer_to_server(RoutingServicer(views, publisher, agents_topic), server)
 
     failure = grpc_server.serve(rt, loop.run, register, SERVICE_NAME, grpc_port, security,
-                                ready=loop.assigned.is_set, periodic=[(watch.due, reload_queues)])
+                                ready=rt.is_ready, periodic=[(watch.due, reload_queues)])
     publisher.flush(5)
     store.stop()
     return rt.finish(failure)

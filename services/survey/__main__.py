@@ -84,11 +84,7 @@ def main() -> int:
     scores = ScoreWindow()
     tail = ResultsTail(k, names.results, scores, rt.log, client_id, clock).start()
 
-    def ready() -> bool:
-        return (loop.assigned.is_set() and handler.loaded and prefs.caught_up.is_set()
-                and tail.caught_up.is_set() and not rt.stop.is_set())
-
-    rt.start_http(ready)
+    rt.probe_loop(loop, lambda: handler.loaded and prefs.caught_up.is_set() and tail.caught_up.is_set())
     watch = ReloadWatch(policy_file, reload_interval)
 
     def reload_policy() -> None:
@@ -109,7 +105,7 @@ def main() -> int:
         servicer = SurveyServicer(scores, tail.caught_up.is_set, clock)
         survey_pb2_grpc.add_SurveyServiceServicer_to_server(servicer, server)
 
-    failure = grpc_server.serve(rt, loop.run, register, SERVICE_NAME, grpc_port, security, ready=ready,
+    failure = grpc_server.serve(rt, loop.run, register, SERVICE_NAME, grpc_port, security, ready=rt.is_ready,
                                 periodic=[(watch.due, reload_policy)])
     for t in (prefs, live_state, tail):
         t.stop()
