@@ -310,6 +310,10 @@ def platform() -> dict:
     b.add("stat", "Lag poll errors (1 h)", [target(
         f"sum by (service) (increase(switchboard_kafka_consumer_lag_poll_errors_total{{{S}}}[1h]))", "{{service}}",
         instant=True)], w=6, decimals=0)
+    b.add("timeseries", "Stream loop stall (s)", [target(
+        f"max by (service) (switchboard_loop_stall_seconds{{{S}}})", "{{service}}")], w=12, unit="s",
+          description="Seconds since the loop last went round, Kafka calls with a deadline and state loads "
+                      "aside: what /healthz judges (unready at 30 s, restarted at 180 s by default).")
     return dashboard("switchboard-platform", "Switchboard / Platform",
                      "Throughput, consumer lag, dead letters, errors and latency of the four services.",
                      b, [SERVICE_VAR], "now-3h", "30s")

@@ -38,6 +38,8 @@ class Runtime:
         self.http: HealthServer | None = None
         self._ready_probe: Probe = lambda: False
         self._alive_probe: Probe = lambda: True
+        # Computed at every scrape: routing's readiness probe is gRPC health, nothing asks its /readyz.
+        metrics.READY.labels(service).set_function(lambda: 1.0 if self.is_ready() else 0.0)
 
     def fail_config(self, exc: Exception) -> None:
         print(f"{self.settings.service}: configuration error: {exc}", file=sys.stderr)
@@ -45,13 +47,10 @@ class Runtime:
 
     def start_http(self, ready: Probe) -> HealthServer:
         """Serves /metrics, /healthz and /readyz; `ready` until `probe_loop` puts the loop's in."""
-        service = self.settings.service
         self._ready_probe = ready
 
         def _ready() -> bool | str:
-            answer = "stopping" if self.stop.is_set() else self._ready_probe()
-            metrics.READY.labels(service).set(1 if answer is True else 0)
-            return answer
+            return "stopping" if self.stop.is_set() else self._ready_probe()
 
         for old, new in config.DEPRECATED_NAMES:
             self.log.warning("config_deprecated", variable=old, use=new,

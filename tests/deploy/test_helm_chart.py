@@ -535,6 +535,23 @@ def test_monitoring_renders_the_real_rules_and_dashboards(render: Any) -> None:
         "switchboard-history.json", "switchboard-platform.json", "switchboard-supervisor.json"]
     (endpoint,) = one(docs, "ServiceMonitor", "sb-switchboard")["spec"]["endpoints"]
     assert endpoint["honorLabels"] is True
+    # the job the alert rules select (up{job="switchboard"}), as in the compose scrape config
+    assert endpoint["relabelings"] == [{"targetLabel": "job", "replacement": "switchboard"}]
+
+
+def test_runbook_links_point_where_the_values_say(render: Any) -> None:
+    def links(docs: list[dict[str, Any]]) -> dict[str, str]:
+        rule = one(docs, "PrometheusRule", "sb-switchboard")
+        return {r["alert"]: r["annotations"]["runbook_url"] for g in rule["spec"]["groups"] for r in g["rules"]
+                if "alert" in r}
+
+    shipped = links(render("monitoring"))
+    moved = links(render("monitoring", sets=("monitoring.prometheusRule.runbookBaseUrl=https://wiki.example.org/sb/",)))
+    assert shipped and set(moved) == set(shipped)
+    for alert, url in shipped.items():
+        name = url.rsplit("/", 1)[1]
+        assert url == f"https://github.com/example/switchboard/blob/main/docs/runbooks/{name}"
+        assert moved[alert] == f"https://wiki.example.org/sb/{name}"
 
 
 def test_prometheus_rule_without_rule_files_fails_clearly(helm: str, tmp_path: Path) -> None:

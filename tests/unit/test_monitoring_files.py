@@ -117,3 +117,19 @@ def test_compose_prometheus_config_keeps_our_service_label() -> None:
     config = ROOT / "deploy" / "prometheus" / "prometheus.yml"  # promtool check config: tests/monitoring
     # Without honor_labels, a target label named `service` would rename ours to exported_service.
     assert all(job.get("honor_labels") for job in yaml.safe_load(config.read_text())["scrape_configs"])
+
+
+def test_every_alert_has_a_runbook_and_every_runbook_an_alert() -> None:
+    runbooks = ROOT / "docs" / "runbooks"
+    base = "https://github.com/example/switchboard/blob/main/docs/runbooks/"
+    alerts = [r for r in _rules() if "alert" in r]
+    assert alerts
+    linked = set()
+    for rule in alerts:
+        url = rule.get("annotations", {}).get("runbook_url", "")
+        assert url.startswith(base), f"{rule['alert']}: runbook_url {url!r} does not start with {base}"
+        name = url.removeprefix(base)
+        assert (runbooks / name).is_file(), f"{rule['alert']}: no docs/runbooks/{name}"
+        assert rule.get("labels", {}).get("severity") in ("warning", "critical"), rule["alert"]
+        linked.add(name)
+    assert {p.name for p in runbooks.glob("*.md")} == linked
