@@ -174,9 +174,11 @@ def supervisor() -> dict:
 
 def history() -> dict:
     b = Board()
-    sl = (f"sum(increase(switchboard_contacts_answered_within_sl_total{{{TQ}}}[$__range])) / "
+    # A queue where nobody abandoned after the threshold (or nobody was answered within it) has no such
+    # series: counted as 0, or the service level showed no data until the first such contact.
+    sl = (f"(sum(increase(switchboard_contacts_answered_within_sl_total{{{TQ}}}[$__range])) or vector(0)) / "
           f"(sum({inc('switchboard_contacts_answered_total')}) + "
-          f"sum({inc('switchboard_contacts_abandoned_after_sl_total')}))")
+          f"(sum({inc('switchboard_contacts_abandoned_after_sl_total')}) or vector(0)))")
     b.add("stat", "Offered", [target(f"sum({inc('switchboard_contacts_offered_total')})", instant=True)], w=4, h=5,
           decimals=0)
     b.add("stat", "Service level", [target(sl, instant=True)], w=4, h=5, unit="percentunit",

@@ -160,6 +160,8 @@ class StreamLoop(Transactions, Recovery):
         metrics.LOOP_STALL_SECONDS.labels(self.service).set_function(lambda: self.stall_seconds())
         # Export the error counters at 0 from the start, so rates and alerts see a series.
         metrics.PROCESSING_ERRORS.labels(self.service)
+        for outcome in ("committed", "aborted", "fatal"):
+            metrics.TRANSACTIONS.labels(self.service, outcome)
         metrics.LAG_POLL_ERRORS.labels(self.service)
         for reason in RECOVERY_REASONS:
             metrics.LOOP_RECOVERIES.labels(self.service, reason)
