@@ -56,20 +56,26 @@ bench: venv ## Benchmarks: tables and bench/results/<stage>.json (BENCH_STAGES=e
 
 HELM_VERSION := v3.22.0
 HELM := .cache/bin/helm
-HELM_STAMP := .cache/bin/.helm-$(HELM_VERSION)
+# The Kubernetes version helm assumes without a cluster (template, lint). `go install` leaves
+# helm's fallback, 1.20, which the chart refuses (kubeVersion >= 1.27); the release builds set it
+# with these ldflags, from their client-go. tests/deploy/chart.py builds it the same way.
 KUBE_VERSION := 1.37.0
+KUBE_MINOR := $(word 2,$(subst ., ,$(KUBE_VERSION)))
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(KUBE_MINOR) \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(KUBE_MINOR)
+HELM_STAMP := .cache/bin/.helm-$(HELM_VERSION)-k8s-$(KUBE_VERSION)
 
 $(HELM_STAMP):
 	@command -v go >/dev/null || { echo "need go on PATH to build helm $(HELM_VERSION)"; exit 1; }
-	GOBIN=$(PWD)/.cache/bin go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(PWD)/.cache/bin go install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	@touch $(HELM_STAMP)
 
 tools: $(HELM_STAMP) ## Install the pinned helm (v3.22.0) into .cache/bin with go install
 
 helm: tools ## Lint the Helm chart (--strict) and render it with the default values
-	$(HELM) lint --strict --kube-version $(KUBE_VERSION) -f tests/deploy/values/default.yaml helm/switchboard
-	$(HELM) template switchboard helm/switchboard --kube-version $(KUBE_VERSION) \
-		-f tests/deploy/values/default.yaml >/dev/null
+	$(HELM) lint --strict -f tests/deploy/values/default.yaml helm/switchboard
+	$(HELM) template switchboard helm/switchboard -f tests/deploy/values/default.yaml >/dev/null
 
 helm-test: venv tools ## Deployment tests: chart lint, render and schema validation; image and compose files
 	$(PY) -m pytest tests/deploy -q

@@ -17,6 +17,17 @@ HELM_VERSION = "v3.22.0"
 HELM_MODULE = f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"
 # The chart's minimum (Chart.yaml kubeVersion: native gRPC probes) and the newest schemas shipped.
 KUBE_VERSIONS = ("1.27.0", "1.37.0")
+# What helm assumes without a cluster (the Makefile's KUBE_VERSION and HELM_LDFLAGS, the same build):
+# `go install` alone leaves 1.20, which the chart refuses.
+DEFAULT_KUBE = KUBE_VERSIONS[-1]
+_MINOR = DEFAULT_KUBE.split(".")[1]
+HELM_LDFLAGS = " ".join([
+    f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+    "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1",
+    f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={_MINOR}",
+    "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1",
+    f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={_MINOR}",
+])
 
 
 def helm_path() -> Path:
@@ -25,11 +36,26 @@ def helm_path() -> Path:
 
 
 def helm_ok(path: Path) -> bool:
+    """The pinned version, built to assume DEFAULT_KUBE without a cluster."""
     if not path.is_file():
         return False
     out = subprocess.run([str(path), "version", "--template", "{{.Version}}"], capture_output=True, text=True)
-    # Built by `go install`, helm reports its module version without the patch level ("v3.22").
-    return out.returncode == 0 and bool(out.stdout.strip()) and HELM_VERSION.startswith(out.stdout.strip())
+    if out.returncode != 0 or out.stdout.strip() != HELM_VERSION:
+        return False
+    return default_kube_version(path) == f"v{DEFAULT_KUBE}"
+
+
+def default_kube_version(path: Path) -> str:
+    """The Kubernetes version `path` renders for without a cluster or --kube-version."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = Path(tmp) / "probe"
+        (chart / "templates").mkdir(parents=True)
+        (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
+        (chart / "templates" / "v.yaml").write_text("kube: {{ .Capabilities.KubeVersion.Version }}\n")
+        out = subprocess.run([str(path), "template", "p", str(chart)], capture_output=True, text=True)
+    return yaml.safe_load(out.stdout).get("kube", "") if out.returncode == 0 and out.stdout.strip() else ""
 
 
 class HelmError(Exception):

@@ -14,7 +14,9 @@ import pytest
 
 from tests.deploy.chart import (
     CHART,
+    DEFAULT_KUBE,
     FIXTURES,
+    HELM_LDFLAGS,
     HELM_MODULE,
     HELM_VERSION,
     KUBE_VERSIONS,
@@ -32,13 +34,14 @@ def helm() -> str:
         go = shutil.which("go")
         if go is None:
             pytest.fail(f"helm {HELM_VERSION} is not in {path.parent} and Go is not on PATH to build it "
-                        f"(`make tools` runs: GOBIN={path.parent} go install {HELM_MODULE})")
+                        f"(`make tools` runs: GOBIN={path.parent} go install -ldflags ... {HELM_MODULE})")
         path.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([go, "install", HELM_MODULE], env={**os.environ, "GOBIN": str(path.parent)},
-                              capture_output=True, text=True, timeout=1200)
+        proc = subprocess.run([go, "install", "-ldflags", HELM_LDFLAGS, HELM_MODULE],
+                              env={**os.environ, "GOBIN": str(path.parent)}, capture_output=True, text=True,
+                              timeout=1200)
         if proc.returncode != 0:
             pytest.fail(f"go install {HELM_MODULE} failed:\n{proc.stderr[-3000:]}")
-        assert helm_ok(path), f"{path} does not report {HELM_VERSION}"
+        assert helm_ok(path), f"{path} does not report {HELM_VERSION} or does not default to Kubernetes {DEFAULT_KUBE}"
     return str(path)
 
 

@@ -596,3 +596,22 @@ def _run(helm: str, *args: str, chart: Path = CHART) -> subprocess.CompletedProc
 def _service_source(svc: str) -> str:
     """The service's own modules (its main, settings and config), where it reads its variables."""
     return "".join(p.read_text() for p in sorted((ROOT / "services" / svc).glob("*.py")))
+
+
+def test_helm_renders_without_a_kube_version_flag(helm: str) -> None:
+    """`make helm` and the docs' commands pass no --kube-version: the pinned helm is built to assume
+    a current Kubernetes (a bare `go install` assumes 1.20, which the chart refuses)."""
+    proc = subprocess.run([helm, "template", "sb", str(CHART), "--set", "kafka.bootstrapServers=k:9092"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "kind: Deployment" in proc.stdout
+
+
+def test_the_makefile_builds_helm_as_the_tests_do() -> None:
+    from tests.deploy.chart import DEFAULT_KUBE, HELM_VERSION
+
+    makefile = (CHART.parents[1] / "Makefile").read_text()
+    assert re.search(rf"^KUBE_VERSION := {re.escape(DEFAULT_KUBE)}$", makefile, re.M)
+    assert re.search(rf"^HELM_VERSION := {re.escape(HELM_VERSION)}$", makefile, re.M)
+    for var in ("internal/version.version", "chartutil.k8sVersionMinor", "lint/rules.k8sVersionMinor"):
+        assert var in makefile
