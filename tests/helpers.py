@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 
 from switchboard_dev.broker import free_port
 
@@ -50,14 +50,32 @@ def contact(tenant: str, contact_id: str, customer_id: str, step: str, channel: 
     return ev
 
 
+def partitions_of(client: Any, topic: str, timeout: float = 90.0) -> list[int]:
+    """The topic's partitions, asked again while the broker does not answer in time or does not
+    know the topic yet (a broker just back from a restart, or starved of CPU, answered a metadata
+    request after its 10 s: one try failed a reliability test that had nothing wrong)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            md = client.list_topics(topic, timeout=10)
+            meta = md.topics.get(topic)
+            if meta is not None and meta.error is None and meta.partitions:
+                return sorted(meta.partitions)
+            problem = f"no partitions known ({meta.error if meta is not None else 'not in the metadata'})"
+        except KafkaException as exc:
+            problem = str(exc.args[0])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"metadata of {topic}: {problem} for {timeout:g}s")
+        time.sleep(0.5)
+
+
 def consume_until(bootstrap: str, topic: str, predicate: Callable[[Message], bool], timeout: float = 60.0
                   ) -> Message:
     """Read `topic` from the beginning (committed data only) until a message matches."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
                   "enable.auto.commit": False, "isolation.level": "read_committed"})
     try:
-        md = c.list_topics(topic, timeout=10)
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in md.topics[topic].partitions])
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions_of(c, topic)])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             msg = c.poll(0.2)
@@ -76,8 +94,7 @@ def read_all(bootstrap: str, topic: str, settle: float = 2.0) -> list[Message]:
                   "enable.auto.commit": False, "isolation.level": "read_committed", "enable.partition.eof": True})
     out: list[Message] = []
     try:
-        md = c.list_topics(topic, timeout=10)
-        parts = list(md.topics[topic].partitions)
+        parts = partitions_of(c, topic)
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         eof: set[int] = set()
         deadline = time.monotonic() + 30
@@ -220,8 +237,7 @@ def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     try:
         starts: list[TopicPartition] = []
         for topic in topics:
-            md = offsets.list_topics(topic, timeout=10)
-            tps = [TopicPartition(topic, p) for p in md.topics[topic].partitions]
+            tps = [TopicPartition(topic, p) for p in partitions_of(offsets, topic)]
             for tp in offsets.committed(tps, timeout=10):
                 starts.append(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
     finally:

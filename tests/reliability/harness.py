@@ -39,7 +39,7 @@ from services.routing.domain import BLOCKING_CHANNELS, DEFAULT_CAPACITY, Channel
 from services.survey.policy import CustomerFacts, QueuePolicy, decide
 from switchboard.v1 import agent_pb2, routing_pb2, survey_pb2
 from switchboard_dev.simulate import Progress, SimConfig, Stats, run_simulation
-from tests.helpers import ServiceProcess, committed_lag, http_get, start_service, wait_ready
+from tests.helpers import ServiceProcess, committed_lag, http_get, partitions_of, start_service, wait_ready
 
 SERVICES = ("ingestion", "enrichment", "routing", "survey")
 INPUTS = {
@@ -251,8 +251,7 @@ class Tail:
                            "enable.partition.eof": True, "log_level": 0})
         parts = []
         for name in topic_names:
-            md = self.c.list_topics(name, timeout=10)
-            parts += [TopicPartition(name, p, OFFSET_BEGINNING) for p in md.topics[name].partitions]
+            parts += [TopicPartition(name, p, OFFSET_BEGINNING) for p in partitions_of(self.c, name)]
         self.c.assign(parts)
         self.n_parts = len(parts)
         self.msgs: dict[str, list[Message]] = defaultdict(list)
