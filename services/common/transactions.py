@@ -59,8 +59,22 @@ class Transactions:
     def _close_empty(self: StreamLoop) -> None:
         """A tick opened the transaction and produced nothing: end it without a round trip."""
         if self.eos:
-            self._call("abort", lambda: self.producer.abort_transaction(self.CALL_TIMEOUT))
+            self._abort_or_recover(retry=False)
         self._reset_txn()
+
+    def _abort_or_recover(self: StreamLoop, retry: bool = True) -> None:
+        """Aborts the open transaction; one that cannot be aborted (the coordinator not answering
+        within the step's deadline) makes the loop recover: its new producer, same transactional
+        id, fences this one and the broker aborts the transaction. Escaping as a KafkaException it
+        ended the process (a broker restart on a starved machine: the abort timed out for 60 s)."""
+        abort = functools.partial(self.producer.abort_transaction, self.CALL_TIMEOUT)
+        try:
+            if retry:
+                self._retry_step("abort", abort)
+            else:
+                self._call("abort", abort)
+        except KafkaException as exc:
+            raise Recover("transaction_failed", f"abort failed: {exc.args[0]}") from None
 
     def _reset_txn(self: StreamLoop) -> None:
         self._open = False
@@ -77,7 +91,7 @@ class Transactions:
                 self._produce(self.handler.end_batch())  # type: ignore[attr-defined]
         if not self._outputs and not self._offsets:
             if self.eos:
-                self._call("abort", lambda: self.producer.abort_transaction(self.CALL_TIMEOUT))
+                self._abort_or_recover(retry=False)
             self._reset_txn()
             return
         self._busy()
@@ -143,7 +157,7 @@ class Transactions:
                 if err.txn_requires_abort() or err.retriable():
                     metrics.TRANSACTIONS.labels(self.service, "aborted").inc()
                     self.log.warning("transaction_aborted", attempt=attempt, error=str(err))
-                    self._retry_step("abort", lambda: self.producer.abort_transaction(self.CALL_TIMEOUT))
+                    self._abort_or_recover()
                     time.sleep(min(0.1 * attempt, 1.0))
                     continue
                 metrics.TRANSACTIONS.labels(self.service, "fatal").inc()
