@@ -70,7 +70,7 @@ class Transactions:
         abort = functools.partial(self.producer.abort_transaction, self.CALL_TIMEOUT)
         try:
             if retry:
-                self._retry_step("abort", abort)
+                self._retry_step("abort", abort, until_conflict=True)
             else:
                 self._call("abort", abort)
         except KafkaException as exc:
@@ -164,7 +164,7 @@ class Transactions:
                 raise Recover("transaction_failed", str(err)) from None
         raise Recover("transaction_failed", "aborted 5 times in a row")
 
-    def _retry_step(self: StreamLoop, step: str, call: Callable[[], object]) -> None:
+    def _retry_step(self: StreamLoop, step: str, call: Callable[[], object], until_conflict: bool = False) -> None:
         """One transactional call, repeated while it fails with a retriable error (broker restarting,
         coordinator moving). Never skips ahead: committing after a failed send_offsets would commit
         the outputs without the input offsets, and the batch would be processed twice. A call that
@@ -178,6 +178,11 @@ class Transactions:
             except KafkaException as exc:
                 err = exc.args[0]
                 if not err.retriable() or err.txn_requires_abort() or time.monotonic() > deadline:
+                    raise
+                if until_conflict and err.code() == KafkaError._CONFLICT:
+                    # an abort while librdkafka still holds a commit it timed out on ("retry call to
+                    # resume"): it conflicts until that commit ends, which may be never; new clients
+                    # end it at once (seen: 60 s of conflicts after a broker restart)
                     raise
                 self.log.warning("transaction_retry", step=step, error=str(err))
                 time.sleep(0.2)

@@ -65,3 +65,21 @@ def test_an_empty_transaction_that_cannot_be_closed_recovers() -> None:
     lp._begin()
     with pytest.raises(Recover, match="abort failed"):
         lp._close_empty()
+
+
+def test_an_abort_in_conflict_with_a_pending_commit_recovers_at_once() -> None:
+    """librdkafka answers _CONFLICT to an abort while a commit it timed out on is still its own:
+    retrying it for the step's deadline only kept the partitions waiting."""
+    lp, producer = _loop()
+
+    def conflict(timeout: float) -> None:
+        producer.aborts += 1
+        raise KafkaException(KafkaError(KafkaError._CONFLICT, "Conflicting commit_transaction API call is "
+                                        "already in progress", retriable=True))
+
+    producer.abort_transaction = conflict  # type: ignore[method-assign]
+    lp._begin()
+    lp._produce([Output("out", b"k", b"v")])
+    with pytest.raises(Recover, match="abort failed"):
+        lp._commit()
+    assert producer.aborts == 1
