@@ -6,14 +6,22 @@ from __future__ import annotations
 import gc
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from services.common import config, metrics
-from services.common.config import ConfigError, ServiceSettings
+from services.common.config import ConfigError, ServiceSettings, env_float
 from services.common.http import HealthServer, Probe
 from services.common.kafka import StreamLoop
-from services.common.logging import JsonLogger
+from services.common.logging import JsonLogger, kafka_logger
 from services.common.shutdown import install_signal_handlers
+
+# How often a service waiting for its topics asks the broker again, and says what it waits for.
+TOPICS_POLL_SECONDS = 2.0
+TOPICS_LOG_SECONDS = 30.0
 
 
 def freeze_startup_objects() -> None:
@@ -25,10 +33,15 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def _answer(reason: str) -> Probe:
+    return lambda: reason
+
+
 class Runtime:
     def __init__(self, service: str, default_http_port: int) -> None:
         try:
             self.settings = ServiceSettings.from_env(service, default_http_port)
+            self.topics_wait_seconds = env_float("SWITCHBOARD_TOPICS_WAIT_SECONDS", 0.0, minimum=0.0)
         except ConfigError as exc:
             print(f"{service}: configuration error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
@@ -46,8 +59,11 @@ class Runtime:
         raise SystemExit(2)
 
     def start_http(self, ready: Probe) -> HealthServer:
-        """Serves /metrics, /healthz and /readyz; `ready` until `probe_loop` puts the loop's in."""
+        """Serves /metrics, /healthz and /readyz; `ready` until `probe_loop` puts the loop's in.
+        Started once: a second call only changes what /readyz answers."""
         self._ready_probe = ready
+        if self.http is not None:
+            return self.http
 
         def _ready() -> bool | str:
             return "stopping" if self.stop.is_set() else self._ready_probe()
@@ -58,6 +74,57 @@ class Runtime:
         self.http = HealthServer(self.settings.http_port, _ready, lambda: self._alive_probe()).start()
         self.log.info("http_listening", port=self.http.port, paths=["/metrics", "/healthz", "/readyz"])
         return self.http
+
+    def wait_for_topics(self, names: Sequence[str], admin: AdminClient | None = None) -> dict[str, int]:
+        """The partition count of each topic in `names`, once every one exists.
+
+        Until then the service is alive and not ready (/readyz: "waiting for topics: ..."), asks again
+        every 2 s and logs what is missing every 30 s: on Kubernetes the topics may come a little after
+        the pods (Strimzi's topic operator, a provisioning Job), and a process that exits meanwhile
+        only crash-loops. SWITCHBOARD_TOPICS_WAIT_SECONDS > 0 gives up after that long (exit 2, the
+        missing topics named); 0, the default, waits as long as it takes. SIGTERM ends the wait (exit 0).
+        """
+        limit = self.topics_wait_seconds
+        if admin is None:
+            k = self.settings.kafka
+            admin = AdminClient({**k.client_config(), "logger": kafka_logger(self.log),
+                                 "client.id": f"{self.settings.service}-{self.settings.instance_id}-topics"})
+        start = time.monotonic()
+        logged_at: float | None = None
+        previous = self._ready_probe
+        while True:
+            try:
+                meta = admin.list_topics(timeout=10)
+                found = {n: len(meta.topics[n].partitions) for n in names
+                         if n in meta.topics and meta.topics[n].error is None}
+                missing, problem = [n for n in names if n not in found], ""
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else exc
+                detail = err.str() if hasattr(err, "str") else str(err)
+                missing, problem = list(names), f"the broker did not answer: {detail}"
+            waited = time.monotonic() - start
+            if not missing:
+                if logged_at is not None:
+                    self.log.info("topics_found", topics=len(names), waited_seconds=round(waited, 1))
+                self._ready_probe = previous
+                return found
+            reason = problem or f"waiting for topics: {', '.join(missing)}"
+            self._ready_probe = _answer(reason)
+            if self.http is None:
+                self.start_http(self._ready_probe)
+            if logged_at is None or time.monotonic() - logged_at >= TOPICS_LOG_SECONDS:
+                logged_at = time.monotonic()
+                self.log.warning("waiting_for_topics", missing=missing, detail=problem or
+                                 "create them with `switchboard topics create` (or let the chart's provisioner do it)",
+                                 waited_seconds=round(waited, 1))
+            if limit and waited >= limit:
+                self.fail_config(ConfigError(
+                    f"topic {missing[0]} does not exist{f' ({problem})' if problem else ''} after {limit:g} s"
+                    f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: "
+                    "run `switchboard topics create` first"))
+            if self.stop.wait(TOPICS_POLL_SECONDS):
+                self.log.info("service_stopped", detail="stopped while waiting for topics")
+                raise SystemExit(0)
 
     def probe_loop(self, loop: StreamLoop, ready: Callable[[], bool] | None = None) -> None:
         """From now on readiness and liveness follow `loop` (StreamLoop.readiness and .liveness) and

@@ -41,6 +41,7 @@ def main() -> int:
         warm_up(tenant_rules.languages)
     rt.log.info("rules_loaded", file=rules_file or "(built-in defaults)", tenants=sorted(rules.tenants))
     k = rt.settings.kafka
+    rt.wait_for_topics([k.topic(t.name) for t in topics.USED_BY["enrichment"]])
     erased_profiles: list[str] = []  # profile tombstones read before the handler exists (start-up replay)
     sink: list[EnrichmentHandler] = []
 

@@ -40,6 +40,7 @@ def main() -> int:
     dedupe_topic = k.topic(topics.INGESTION_DEDUPE.name)
     inbound_topic = k.topic(topics.CONTACTS_INBOUND.name)
     dedupe = Deduplicator(config.dedupe_window_seconds, config.dedupe_max_entries)
+    rt.wait_for_topics([k.topic(t.name) for t in topics.USED_BY["ingestion"]])
     rt.start_http(lambda: False)  # scrapeable while the dedupe ids load; not ready yet
     now = time.time()
     try:

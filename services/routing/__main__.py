@@ -58,12 +58,7 @@ def main() -> int:
     client_id = f"routing-{rt.settings.instance_id}"
 
     admin = AdminClient({**k.client_config(), "client.id": client_id, "logger": kafka_logger(rt.log)})
-    meta = admin.list_topics(timeout=30)
-    counts = {}
-    for name in (contacts_topic, agents_topic, state_topic, erasures_topic):
-        if name not in meta.topics or meta.topics[name].error is not None:
-            rt.fail_config(ConfigError(f"topic {name} does not exist: run `switchboard topics create` first"))
-        counts[name] = len(meta.topics[name].partitions)
+    counts = rt.wait_for_topics([k.topic(t.name) for t in topics.USED_BY["routing"]], admin)
     if counts[contacts_topic] != counts[agents_topic]:
         rt.fail_config(ConfigError(
             f"{contacts_topic} has {counts[contacts_topic]} partitions and {agents_topic} "

@@ -53,6 +53,7 @@ def main() -> int:
         inbound=k.topic(topics.CONTACTS_INBOUND.name), state=k.topic(topics.SURVEYS_STATE.name),
         erasures=k.topic(topics.CUSTOMERS_ERASURES.name), preferences=k.topic(topics.SURVEYS_PREFERENCES.name),
     )
+    rt.wait_for_topics([k.topic(t.name) for t in topics.USED_BY["survey"]])
     client_id = f"survey-{rt.settings.instance_id}"
     # Both tables hold serialized values and decode on get(): a decoded protobuf costs several times
     # its bytes, and each is read at most once per contact or response.
