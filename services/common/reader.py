@@ -54,7 +54,8 @@ class TopicReader:
         self._batch = batch
         self._poll = poll_seconds
         self._consumer = Consumer({
-            **kafka.client_config(), "client.id": client_id, "group.id": f"{client_id}-reader-unused",
+            **kafka.client_config(), "client.id": client_id,
+            "group.id": f"{kafka.topic_prefix}switchboard-{client_id}-reader-unused",
             "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed",
             "logger": kafka_logger(log),
         })

@@ -135,12 +135,14 @@ class StateStore:
         self.decode_errors = 0
         common = {**kafka.client_config(), "client.id": client_id, "enable.auto.commit": False,
                   "isolation.level": "read_committed", "logger": kafka_logger(log)}
-        # A group id is required by librdkafka; nothing is ever committed with it.
+        # A group id is required by librdkafka; nothing is ever committed with it. Every group id starts
+        # with <prefix>switchboard-: one ACL covers them (the chart's KafkaUser).
         self._follower = Follower(TopicReader(kafka, topic, log, client_id), "routing-state-reader", self._batch,
                                   on_caught_up=lambda seconds: log.info("routing_state_loaded",
                                                                         tenants=len(self.tenants()), seconds=seconds))
         self.started = self._follower.running
-        self._offsets = Consumer({**common, "group.id": f"{client_id}-state-offsets-unused"})
+        self._offsets = Consumer({**common,
+                                  "group.id": f"{kafka.topic_prefix}switchboard-{client_id}-state-offsets-unused"})
         self._partitions: list[int] = []
 
     # -- reading ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ offline against the Kubernetes schemas, and check what a platform team relies on
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -36,7 +37,7 @@ from tests.deploy.chart import (
 SCENARIOS = ["default", "external-sasl-ssl", "strimzi", "strimzi-sandbox", "hpa-off"]
 SERVICES = ["ingestion", "enrichment", "routing", "survey"]
 
-# Custom resources: no Kubernetes schema; checked against the structure below instead.
+# Prometheus Operator resources: no Kubernetes schema; checked against the structure below instead.
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _META = {"type": "object", "required": ["name", "namespace"],
          "properties": {"name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 63},
@@ -49,35 +50,6 @@ def _cr(spec: dict[str, Any], required: list[str] | None = None) -> dict[str, An
 
 
 CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
-    ("kafka.strimzi.io/v1beta2", "Kafka"): _cr({"properties": {
-        "kafka": {"type": "object", "required": ["version", "listeners"], "properties": {
-            "version": {"type": "string"},
-            "listeners": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "required": ["name", "port", "type", "tls"], "additionalProperties": False,
-                "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]{1,11}$"},
-                               "port": {"type": "integer", "minimum": 9092},
-                               "type": {"enum": ["internal", "route", "loadbalancer", "nodeport", "ingress",
-                                                 "cluster-ip"]},
-                               "tls": {"type": "boolean"},
-                               "authentication": {"type": "object", "required": ["type"], "properties": {
-                                   "type": {"enum": ["tls", "scram-sha-512", "oauth", "custom"]}}}}}},
-            "config": _STR_MAP}},
-        "entityOperator": {"type": "object"}}}, ["kafka"]),
-    ("kafka.strimzi.io/v1beta2", "KafkaNodePool"): _cr({"properties": {
-        "replicas": {"type": "integer", "minimum": 1},
-        "roles": {"type": "array", "items": {"enum": ["controller", "broker"]}, "minItems": 1},
-        "storage": {"type": "object", "required": ["type"], "properties": {
-            "type": {"enum": ["ephemeral", "persistent-claim", "jbod"]},
-            "volumes": {"type": "array", "items": {"type": "object", "required": ["id", "type"]}}}},
-        "resources": {"type": "object"}}}, ["replicas", "roles", "storage"]),
-    ("kafka.strimzi.io/v1beta2", "KafkaTopic"): _cr({"additionalProperties": False, "properties": {
-        "topicName": {"type": "string"}, "partitions": {"type": "integer", "minimum": 1},
-        "replicas": {"type": "integer", "minimum": 1, "maximum": 32767}, "config": _STR_MAP}},
-        ["topicName", "partitions", "replicas"]),
-    ("kafka.strimzi.io/v1beta2", "KafkaUser"): _cr({"properties": {
-        "authentication": {"type": "object", "required": ["type"],
-                           "properties": {"type": {"enum": ["tls", "tls-external", "scram-sha-512"]}}}}},
-        ["authentication"]),
     ("monitoring.coreos.com/v1", "ServiceMonitor"): _cr({"properties": {
         "selector": {"type": "object"},
         "namespaceSelector": {"type": "object"},
@@ -99,10 +71,37 @@ CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+def _strict(schema: Any) -> Any:
+    """A CRD's structural schema with unknown fields refused (the API server prunes them silently;
+    `kubectl apply --validate=strict` and kubeconform -strict refuse them): a misspelt field fails."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if "properties" in out and "additionalProperties" not in out and not out.get(
+                "x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+# Strimzi's own schemas (1.2.0, kafka.strimzi.io/v1: tests/deploy/fixtures/crds/README.md), strict.
+STRIMZI_SCHEMAS = {
+    ("kafka.strimzi.io/v1", kind): _strict(json.loads((FIXTURES / "crds" / f"{kind.lower()}_v1.json").read_text()))
+    for kind in ("Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser")
+}
+
+
 def validate(doc: dict[str, Any], kube: str) -> None:
     key = (doc["apiVersion"], doc["kind"])
-    if key in CRD_SCHEMAS:
+    if key in STRIMZI_SCHEMAS:
+        jsonschema.validate(doc["metadata"], _META)
+        jsonschema.validate({k: v for k, v in doc.items() if k != "metadata"}, STRIMZI_SCHEMAS[key])
+    elif key in CRD_SCHEMAS:
         jsonschema.validate(doc, CRD_SCHEMAS[key])
+    elif doc["apiVersion"].startswith("kafka.strimzi.io/"):
+        pytest.fail(f"{doc['kind']} {doc['metadata']['name']}: {doc['apiVersion']} is not served by Strimzi 1.x "
+                    "(v1 only)")
     else:
         kubernetes_validate.validate(doc, kube, strict=True)
 
@@ -164,17 +163,26 @@ def test_every_manifest_valid_against_kubernetes_schemas(
 
 
 def test_crd_structures_catch_mistakes() -> None:
-    """The hand-written custom-resource checks reject what the operators would reject."""
-    topic = {"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic",
+    """Strimzi's schemas, made strict, reject what the operator would reject or silently drop."""
+    topic = {"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaTopic",
              "metadata": {"name": "contacts.inbound.v1", "namespace": "x"},
              "spec": {"topicName": "contacts.inbound.v1", "partitions": 12, "replicas": 3,
                       "config": {"retention.ms": "1"}}}
     validate(topic, KUBE_VERSIONS[-1])
-    for broken in ({"partitions": "12"}, {"config": {"retention.ms": 1}}, {"partition": 3}):
+    for broken in ({"partitions": "12"}, {"partition": 3}, {"replicas": 0}):
         bad = yaml.safe_load(yaml.safe_dump(topic))
         bad["spec"].update(broken)
         with pytest.raises(jsonschema.ValidationError):
             validate(bad, KUBE_VERSIONS[-1])
+    user = {"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaUser", "metadata": {"name": "u", "namespace": "x"},
+            "spec": {"authentication": {"type": "scram-sha-512"}, "authorization": {"type": "simple", "acls": [
+                {"resource": {"type": "topic", "name": "t", "patternType": "literal"}, "operations": ["Read"]}]}}}
+    validate(user, KUBE_VERSIONS[-1])
+    user["spec"]["authorization"]["acls"][0]["operation"] = "Read"  # removed from v1: `operations` only
+    with pytest.raises(jsonschema.ValidationError):
+        validate(user, KUBE_VERSIONS[-1])
+    with pytest.raises(pytest.fail.Exception):
+        validate({**topic, "apiVersion": "kafka.strimzi.io/v1beta2"}, KUBE_VERSIONS[-1])
     with pytest.raises(kubernetes_validate.ValidationError):
         validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": 1}},
                  KUBE_VERSIONS[-1])
@@ -412,7 +420,7 @@ def test_external_sasl_ssl_credentials_only_by_secret_reference(render: Any) -> 
         assert c["image"] == "registry.example.com/contact/switchboard:0.1.0-rc1"
 
 
-def test_topics_job_runs_the_cli_as_a_hook(render: Any) -> None:
+def test_topics_job_runs_the_cli_before_the_services_or_beside_the_cluster(render: Any) -> None:
     (job,) = by_kind(render("default"), "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     c = job["spec"]["template"]["spec"]["containers"][0]
@@ -420,9 +428,11 @@ def test_topics_job_runs_the_cli_as_a_hook(render: Any) -> None:
     (job,) = by_kind(render("external-sasl-ssl"), "Job")
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == [
         "--replication-factor", "3", "--partitions", "24"]
-    # With Strimzi the cluster comes with the release: provision after install.
+    # With Strimzi the cluster comes with the release: no hook (a post-install hook waits for the
+    # pods to be ready, and they wait for the topics: `helm install --wait` deadlocked), one Job per
+    # revision (a Job's template is immutable), running beside the cluster until the brokers answer.
     (job,) = by_kind(render("strimzi-sandbox"), "Job")
-    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert "annotations" not in job["metadata"] and job["metadata"]["name"].endswith("-topics-r1")
     assert plain_env(job["spec"]["template"]["spec"]["containers"][0])["KAFKA_BOOTSTRAP_SERVERS"] == (
         "sandbox-kafka-bootstrap.contact.svc:9092")
     assert not by_kind(render("strimzi"), "Job")
@@ -440,11 +450,17 @@ def test_values_topics_match_topics_py() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def kt_list(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return by_kind(docs, "KafkaTopic")
+
+
 def test_strimzi_cluster_kraft_and_topics(render: Any) -> None:
     docs = render("strimzi")
     kafka = one(docs, "Kafka", "sb-kafka")
-    assert kafka["metadata"]["annotations"] == {"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled"}
+    assert "annotations" not in kafka["metadata"]  # node-pools and kraft: ignored since Strimzi 0.46
     assert "zookeeper" not in kafka["spec"]
+    assert kafka["spec"]["kafka"]["version"].startswith("4.2.")  # 4.3: KAFKA-20734 (decision 0003)
+    assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
     (listener,) = kafka["spec"]["kafka"]["listeners"]
     assert listener["tls"] is True and listener["authentication"] == {"type": "scram-sha-512"}
     config = kafka["spec"]["kafka"]["config"]
@@ -458,6 +474,24 @@ def test_strimzi_cluster_kraft_and_topics(render: Any) -> None:
     assert volume["size"] == "50Gi" and volume["class"] == "fast-ssd"
     user = one(docs, "KafkaUser", "switchboard")
     assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+    acls = user["spec"]["authorization"]["acls"]
+    by_topic = {a["resource"]["name"]: a["operations"] for a in acls if a["resource"]["type"] == "topic"}
+    assert set(by_topic) == {t.name for t in topics.ALL_TOPICS}  # this scenario has no topic prefix
+    assert all(ops == ["Describe", "DescribeConfigs", "Read", "Write"] for ops in by_topic.values())  # no Create
+    assert {(a["resource"]["type"], a["resource"]["name"], a["resource"]["patternType"]): a["operations"]
+            for a in acls if a["resource"]["type"] != "topic"} == {
+        ("group", "switchboard-", "prefix"): ["Describe", "Read"],
+        ("transactionalId", "switchboard-", "prefix"): ["Describe", "Write"]}
+    # Every group and transactional id the services use falls under those prefixes.
+    settings = ServiceSettings.from_env("routing", 0, {"KAFKA_BOOTSTRAP_SERVERS": "k:9092"})
+    assert settings.group_id.startswith("switchboard-")
+    ids = [m.group(1) for source in ("services/common/kafka.py", "services/common/reader.py",
+                                     "services/routing/state.py")
+           for m in re.finditer(r'(?:"group\.id": |self\.transactional_id = \(\s*)f"([^"]*)"',
+                                (ROOT / source).read_text())]
+    assert len(ids) == 3 and all(re.match(r"\{(settings\.)?kafka\.topic_prefix\}switchboard-", i) for i in ids), ids
+    # helm uninstall keeps the topics (and the state in the compacted ones).
+    assert all(t["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"} for t in kt_list(docs))
 
     kt = {t["spec"]["topicName"]: t for t in by_kind(docs, "KafkaTopic")}
     assert set(kt) == {t.name for t in topics.ALL_TOPICS}
