@@ -36,6 +36,8 @@ from tests.deploy.chart import (
 # Scenarios rendered from the chart as it is; "monitoring" needs rule files and runs on a copy.
 SCENARIOS = ["default", "external-sasl-ssl", "strimzi", "strimzi-sandbox", "hpa-off"]
 SERVICES = ["ingestion", "enrichment", "routing", "survey"]
+# The least a render needs: the broker, and gRPC tokens (the chart makes them and the certificate).
+BASE = ("kafka.bootstrapServers=k:9092", "grpc.tokens.generate={acme}")
 
 # Prometheus Operator resources: no Kubernetes schema; checked against the structure below instead.
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -233,7 +235,11 @@ def test_every_service_deployed_with_its_port_and_entry_point(render: Any) -> No
 
 
 def test_probes_grpc_for_routing_http_for_workers(render: Any) -> None:
-    docs = render("default")
+    # The kubelet's native gRPC probe cannot speak TLS: only plaintext routing gets it.
+    tls = render("default")
+    assert all(container(d)["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+               for d in by_kind(tls, "Deployment"))
+    docs = render("default", sets=("grpc.insecure=true",))
     for svc in SERVICES:
         c = container(one(docs, "Deployment", f"sb-switchboard-{svc}"))
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
@@ -403,7 +409,7 @@ def test_external_sasl_ssl_credentials_only_by_secret_reference(render: Any) -> 
         assert env["KAFKA_SASL_USERNAME"]["valueFrom"]["secretKeyRef"] == {
             "name": "switchboard-kafka-credentials", "key": "username"}
         for name, e in env.items():
-            if re.search("PASSWORD|SECRET|TOKEN", name):
+            if re.search("PASSWORD|SECRET|TOKEN", name) and not name.endswith("_FILE"):  # a path is no secret
                 assert "value" not in e, f"{name} inlined"
         (tls,) = [v for v in pod["volumes"] if v["name"] == "kafka-tls"]
         assert tls["secret"]["secretName"] == "switchboard-kafka-tls"
@@ -595,7 +601,7 @@ def test_prometheus_rule_without_rule_files_fails_clearly(helm: str, tmp_path: P
         f.unlink()
     with pytest.raises(HelmError, match=re.escape("no files/prometheus/")):
         render_docs(helm, [], chart=chart,
-                    sets=("kafka.bootstrapServers=k:9092", "monitoring.prometheusRule.enabled=true"))
+                    sets=(*BASE, "monitoring.prometheusRule.enabled=true"))
 
 
 def test_monitoring_off_by_default(render: Any) -> None:
@@ -608,15 +614,20 @@ def test_monitoring_off_by_default(render: Any) -> None:
 
 @pytest.mark.parametrize(("sets", "message"), [
     ((), "kafka.bootstrapServers is required"),
-    (("kafka.bootstrapServers=k:9092", "kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN",
+    ((*BASE, "kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN",
       "kafka.sasl.username=u"), "needs kafka.sasl.existingSecret"),
-    (("kafka.bootstrapServers=k:9092", "kafka.securityProtocol=SASL_SSL", "kafka.sasl.existingSecret=s",
+    ((*BASE, "kafka.securityProtocol=SASL_SSL", "kafka.sasl.existingSecret=s",
       "kafka.sasl.username=u"), "needs kafka.sasl.mechanism"),
-    (("kafka.bootstrapServers=k:9092", "kafka.securityProtocol=SSL", "kafka.tls.existingSecret=t",
+    ((*BASE, "kafka.securityProtocol=SSL", "kafka.tls.existingSecret=t",
       "kafka.tls.certKey=tls.crt"), "certKey and kafka.tls.keyKey go together"),
-    (("kafka.bootstrapServers=k:9092", "kafka.securityProtocol=TLS"), "must be PLAINTEXT, SSL"),
-    (("kafka.bootstrapServers=k:9092", "topics.provisioner=strimzi"), "topics.provisioner=strimzi needs"),
-    (("kafka.mode=strimzi", "kafka.strimzi.listener=scram"), "must be plain or tls"),
+    # Enums are the schema's (values.schema.json): it names the value and the choices.
+    ((*BASE, "kafka.securityProtocol=TLS"), "at '/kafka/securityProtocol': value must be one of 'PLAINTEXT', 'SSL'"),
+    ((*BASE, "topics.provisioner=strimzi"), "topics.provisioner=strimzi needs"),
+    (("kafka.mode=strimzi", "kafka.strimzi.listener=scram", "grpc.insecure=true"),
+     "at '/kafka/strimzi/listener': value must be one of 'plain', 'tls'"),
+    # gRPC without tokens (or TLS) would leave routing, ingestion and survey exiting 2 in a crash loop.
+    (("kafka.bootstrapServers=k:9092",), "gRPC needs per-tenant tokens: set grpc.tokens.generate"),
+    ((*BASE, "grpc.tls.generate=false"), "gRPC needs TLS: set grpc.tls.existingSecret"),
 ])
 def test_bad_values_fail_with_a_clear_message(helm: str, sets: tuple[str, ...], message: str) -> None:
     with pytest.raises(HelmError, match=re.escape(message)):
@@ -635,7 +646,7 @@ def _service_source(svc: str) -> str:
 def test_helm_renders_without_a_kube_version_flag(helm: str) -> None:
     """`make helm` and the docs' commands pass no --kube-version: the pinned helm is built to assume
     a current Kubernetes (a bare `go install` assumes 1.20, which the chart refuses)."""
-    proc = subprocess.run([helm, "template", "sb", str(CHART), "--set", "kafka.bootstrapServers=k:9092"],
+    proc = subprocess.run([helm, "template", "sb", str(CHART), *[a for s in BASE for a in ("--set", s)]],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "kind: Deployment" in proc.stdout

@@ -4,12 +4,17 @@ TLS the readiness probe is HTTP (the kubelet's gRPC probe cannot speak TLS)."""
 
 from __future__ import annotations
 
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.common import grpc_security as gs
-from tests.deploy.chart import HelmError, one, render_docs
+from tests.deploy.chart import CHART, HelmError, by_kind, one, render_docs
 from tests.deploy.test_helm_chart import container, env_of, plain_env
 
 GRPC_SERVICES = {"routing", "ingestion", "survey"}
@@ -42,17 +47,67 @@ def test_tls_and_tokens_from_secrets_mounted_where_the_env_points(render: Any) -
     assert not any(name.startswith("SWITCHBOARD_GRPC_") for name in env_of(c))
 
 
-def test_default_is_secure_and_the_dev_opt_out_is_explicit(render: Any, helm: str) -> None:
+def test_default_is_secure_with_the_charts_certificate_and_tokens(render: Any, helm: str) -> None:
+    """The least values (tests/deploy/values/default.yaml: grpc.tokens.generate) give TLS and tokens
+    made by the chart, mounted where the services read them; the dev opt-out is explicit."""
     docs = render("default")
+    tls, tokens = one(docs, "Secret", "sb-switchboard-grpc-tls"), one(docs, "Secret", "sb-switchboard-grpc-tokens")
+    assert tls["type"] == "kubernetes.io/tls" and set(tls["data"]) == {"tls.crt", "tls.key", "ca.crt"}
+    assert base64.b64decode(tokens["data"]["tokens"]).decode().startswith("acme=")
     for svc in GRPC_SERVICES:
-        _, c = _pod(docs, svc)
-        assert plain_env(c)[gs.ENV_INSECURE] == "false"  # the service refuses to start without TLS + tokens
-        assert gs.ENV_CERT not in env_of(c)
+        pod, c = _pod(docs, svc)
+        env = plain_env(c)
+        assert env[gs.ENV_INSECURE] == "false"
+        volumes = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert volumes == {"grpc-tls": "sb-switchboard-grpc-tls", "grpc-tokens": "sb-switchboard-grpc-tokens"}
+        assert env[gs.ENV_CERT] == "/etc/switchboard/grpc-tls/tls.crt"
+        assert env[gs.ENV_TOKENS_FILE] == "/etc/switchboard/grpc-tokens/tokens"
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}  # TLS: no kubelet gRPC probe
     dev = render("default", sets=("grpc.insecure=true",))
     assert all(plain_env(_pod(dev, s)[1])[gs.ENV_INSECURE] == "true" for s in GRPC_SERVICES)
     assert "grpc" in _pod(dev, "routing")[1]["readinessProbe"]  # plaintext: the native gRPC probe works
+    assert not [s for s in by_kind(dev, "Secret") if s["metadata"]["name"].endswith("-grpc-tls")]
+    # Secrets of your own: the chart makes none.
+    own = render("default", sets=SECURE)
+    assert not by_kind(own, "Secret")
+
+
+def test_the_generated_certificate_names_every_grpc_service(render: Any) -> None:
+    docs = render("default")
+    pem = base64.b64decode(one(docs, "Secret", "sb-switchboard-grpc-tls")["data"]["tls.crt"])
+    out = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName"], input=pem, capture_output=True,
+                         check=True, timeout=30).stdout.decode()
+    names = set(re.findall(r"DNS:([^,\s]+)", out))
+    for svc in GRPC_SERVICES:
+        assert {f"sb-switchboard-{svc}", f"sb-switchboard-{svc}.contact.svc",
+                f"sb-switchboard-{svc}.contact.svc.cluster.local"} <= names, svc
+    assert not any("enrichment" in n for n in names)
 
 
 def test_mtls_without_the_tls_secret_fails_clearly(helm: str) -> None:
     with pytest.raises(HelmError, match="grpc.tls.clientCaKey"):
         render_docs(helm, [], sets=("kafka.bootstrapServers=k:9092", "grpc.tls.clientCaKey=ca.crt"))
+
+
+def _notes(helm: str, tmp_path: Path, sets: tuple[str, ...]) -> str:
+    """NOTES.txt as `helm install` prints it (helm template does not render it): rendered through
+    tpl from a copy of the chart."""
+    chart = tmp_path / "switchboard"
+    shutil.copytree(CHART, chart, symlinks=False)
+    (chart / "notes.tpl").write_text((chart / "templates" / "NOTES.txt").read_text())
+    (chart / "templates" / "notes-as-configmap.yaml").write_text(
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes, namespace: contact}\n'
+        'data:\n  notes: {{ tpl (.Files.Get "notes.tpl") . | toJson }}\n')
+    docs = render_docs(helm, [], chart=chart, sets=sets)
+    return str(one(docs, "ConfigMap", "notes")["data"]["notes"])
+
+
+def test_notes_say_how_to_get_the_generated_ca_and_tokens_or_warn(helm: str, tmp_path: Path) -> None:
+    notes = _notes(helm, tmp_path / "a", ("kafka.bootstrapServers=k:9092", "grpc.tokens.generate={acme,globex}"))
+    assert "get secret sb-switchboard-grpc-tls -o jsonpath='{.data.ca\\.crt}'" in notes
+    assert "one per tenant: acme, globex" in notes
+    assert "get secret sb-switchboard-grpc-tokens -o jsonpath='{.data.tokens}'" in notes
+    assert "WARNING" not in notes
+    dev = _notes(helm, tmp_path / "b", ("kafka.bootstrapServers=k:9092", "grpc.insecure=true"))
+    assert "WARNING: grpc.insecure=true: the gRPC APIs are plaintext and unauthenticated" in dev
+    assert "grpc-tls" not in dev

@@ -32,6 +32,7 @@ from switchboard.v1 import (
     survey_pb2_grpc,
 )
 from switchboard_dev.broker import BrokerHandle
+from tests.deploy.conftest import helm  # noqa: F401 (the pinned helm, for the chart's generated Secrets)
 from tests.helpers import (
     ROOT,
     ServiceProcess,
@@ -351,3 +352,49 @@ def test_a_deployed_service_without_tls_or_tokens_does_not_start(
     no_tokens = start_service("routing", service_env, tmp_path / "b", **env)
     assert no_tokens.proc.wait(60) == 2
     assert "SWITCHBOARD_GRPC_TOKENS_FILE" in no_tokens.log()
+
+
+# -- the chart's generated certificate and tokens ----------------------------------------------
+
+def test_the_charts_generated_certificate_and_tokens_serve_routing(
+        helm: str, service_env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811 (the fixture)
+    """What a first `helm install --set grpc.tokens.generate={acme}` mounts into routing: the chart's
+    CA and certificate (helm genCA/genSignedCert) and one token per tenant, used by the real service;
+    the certificate is valid for the Service's cluster DNS names."""
+    import base64
+
+    from tests.deploy.chart import one, render_docs
+
+    docs = render_docs(helm, [], sets=("kafka.bootstrapServers=k:9092", "grpc.tokens.generate={acme,globex}"))
+    tls = one(docs, "Secret", "sb-switchboard-grpc-tls")["data"]
+    tokens = base64.b64decode(one(docs, "Secret", "sb-switchboard-grpc-tokens")["data"]["tokens"]).decode()
+    files = {}
+    for key, value in (*tls.items(), ("tokens", base64.b64encode(tokens.encode()).decode())):
+        files[key] = tmp_path / key
+        files[key].write_bytes(base64.b64decode(value))
+    acme = dict(line.split("=", 1) for line in tokens.splitlines())["acme"]
+    assert len(acme) == 40
+    env = {"SWITCHBOARD_GRPC_INSECURE": "false", "SWITCHBOARD_GRPC_TLS_CERT_FILE": str(files["tls.crt"]),
+           "SWITCHBOARD_GRPC_TLS_KEY_FILE": str(files["tls.key"]), "SWITCHBOARD_GRPC_TOKENS_FILE": str(files["tokens"])}
+    svc = started("routing", service_env, tmp_path, **env)
+    try:
+        for name in ("sb-switchboard-routing.contact.svc", "sb-switchboard-routing.contact.svc.cluster.local",
+                     "localhost"):
+            creds = grpc.ssl_channel_credentials(root_certificates=files["ca.crt"].read_bytes())
+            with grpc.secure_channel(f"127.0.0.1:{svc.grpc_port}", creds,
+                                     options=[("grpc.ssl_target_name_override", name)]) as channel:
+                stub = routing_pb2_grpc.RoutingServiceStub(channel)
+                listed = stub.ListAgents(routing_pb2.ListAgentsRequest(tenant_id="acme"), timeout=10,
+                                         metadata=bearer(acme))
+                assert list(listed.agents) == [], name
+                assert code_of(lambda s=stub: s.ListAgents(routing_pb2.ListAgentsRequest(tenant_id="acme"),
+                                                           timeout=10)) == grpc.StatusCode.UNAUTHENTICATED
+        # A name the certificate is not for is refused by the client.
+        creds = grpc.ssl_channel_credentials(root_certificates=files["ca.crt"].read_bytes())
+        with grpc.secure_channel(f"127.0.0.1:{svc.grpc_port}", creds,
+                                 options=[("grpc.ssl_target_name_override", "example.com")]) as channel:
+            assert code_of(lambda: routing_pb2_grpc.RoutingServiceStub(channel).ListAgents(
+                routing_pb2.ListAgentsRequest(tenant_id="acme"), timeout=5,
+                metadata=bearer(acme))) == grpc.StatusCode.UNAVAILABLE
+    finally:
+        assert svc.terminate() == 0

@@ -142,7 +142,7 @@ spec:
             httpGet: {path: /healthz, port: http}
             {{- toYaml $cfg.probes.liveness | nindent 12 }}
           readinessProbe:
-            {{- if and $cfg.grpcProbe $cfg.ports.grpc (not $root.Values.grpc.tls.existingSecret) }}
+            {{- if and $cfg.grpcProbe $cfg.ports.grpc (not (include "switchboard.grpcTlsSecret" $root)) }}
             # The standard grpc.health.v1 service: SERVING once the service owns partitions.
             grpc: {port: {{ int $cfg.ports.grpc }}, service: ""}
             {{- else }}
@@ -339,18 +339,51 @@ spec:
 
 {{/*
 gRPC security of the services with a gRPC port (services/common/grpc_security.py): the TLS
-certificate and the tenant tokens come from Secrets you create, mounted read-only. Without
-grpc.tls.existingSecret the services refuse to start unless grpc.insecure=true (development).
+certificate and the tenant tokens come from Secrets (yours, or made by the chart:
+templates/grpc-secrets.yaml), mounted read-only. Without TLS and tokens the services would refuse
+to start, so the chart refuses to render instead, naming the values, unless grpc.insecure=true.
 The kubelet's native gRPC probe cannot speak TLS: with TLS, readiness uses /readyz instead.
 */}}
+{{- define "switchboard.grpcTlsGenerated" -}}
+{{- and (not .Values.grpc.insecure) (not .Values.grpc.tls.existingSecret) .Values.grpc.tls.generate | toString -}}
+{{- end -}}
+
+{{- define "switchboard.grpcTlsSecret" -}}
+{{- if .Values.grpc.tls.existingSecret -}}
+{{- .Values.grpc.tls.existingSecret -}}
+{{- else if eq (include "switchboard.grpcTlsGenerated" .) "true" -}}
+{{- printf "%s-grpc-tls" (include "switchboard.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "switchboard.grpcTokensGenerated" -}}
+{{- and (not .Values.grpc.tokens.existingSecret) (gt (len .Values.grpc.tokens.generate) 0) | toString -}}
+{{- end -}}
+
+{{- define "switchboard.grpcTokensSecret" -}}
+{{- if .Values.grpc.tokens.existingSecret -}}
+{{- .Values.grpc.tokens.existingSecret -}}
+{{- else if eq (include "switchboard.grpcTokensGenerated" .) "true" -}}
+{{- printf "%s-grpc-tokens" (include "switchboard.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "switchboard.grpcSecurityEnv" -}}
 {{- $g := .Values.grpc -}}
+{{- $tls := include "switchboard.grpcTlsSecret" . -}}
+{{- $tokens := include "switchboard.grpcTokensSecret" . -}}
 {{- if and $g.tls.clientCaKey (not $g.tls.existingSecret) -}}
 {{- fail "grpc.tls.clientCaKey (mTLS) needs grpc.tls.existingSecret" -}}
 {{- end -}}
+{{- if and (not $g.insecure) (not $tls) -}}
+{{- fail "gRPC needs TLS: set grpc.tls.existingSecret (a kubernetes.io/tls Secret, e.g. from cert-manager) or grpc.tls.generate=true, or grpc.insecure=true (development only)" -}}
+{{- end -}}
+{{- if and (not $g.insecure) (not $tokens) -}}
+{{- fail "gRPC needs per-tenant tokens: set grpc.tokens.generate (the tenant ids, e.g. --set grpc.tokens.generate={acme}) or grpc.tokens.existingSecret, or grpc.insecure=true (development only)" -}}
+{{- end -}}
 - name: SWITCHBOARD_GRPC_INSECURE
   value: {{ $g.insecure | toString | quote }}
-{{- if $g.tls.existingSecret }}
+{{- if $tls }}
 - name: SWITCHBOARD_GRPC_TLS_CERT_FILE
   value: {{ printf "/etc/switchboard/grpc-tls/%s" $g.tls.certKey | quote }}
 - name: SWITCHBOARD_GRPC_TLS_KEY_FILE
@@ -360,36 +393,34 @@ The kubelet's native gRPC probe cannot speak TLS: with TLS, readiness uses /read
   value: {{ printf "/etc/switchboard/grpc-tls/%s" $g.tls.clientCaKey | quote }}
 {{- end }}
 {{- end }}
-{{- if $g.tokens.existingSecret }}
+{{- if $tokens }}
 - name: SWITCHBOARD_GRPC_TOKENS_FILE
   value: {{ printf "/etc/switchboard/grpc-tokens/%s" $g.tokens.key | quote }}
 {{- end }}
 {{- end -}}
 
 {{- define "switchboard.grpcSecurityVolumes" -}}
-{{- $g := .Values.grpc -}}
-{{- if $g.tls.existingSecret }}
+{{- with include "switchboard.grpcTlsSecret" . }}
 - name: grpc-tls
   secret:
-    secretName: {{ $g.tls.existingSecret | quote }}
+    secretName: {{ . | quote }}
     defaultMode: 0440
 {{- end }}
-{{- if $g.tokens.existingSecret }}
+{{- with include "switchboard.grpcTokensSecret" . }}
 - name: grpc-tokens
   secret:
-    secretName: {{ $g.tokens.existingSecret | quote }}
+    secretName: {{ . | quote }}
     defaultMode: 0440
 {{- end }}
 {{- end -}}
 
 {{- define "switchboard.grpcSecurityVolumeMounts" -}}
-{{- $g := .Values.grpc -}}
-{{- if $g.tls.existingSecret }}
+{{- if include "switchboard.grpcTlsSecret" . }}
 - name: grpc-tls
   mountPath: /etc/switchboard/grpc-tls
   readOnly: true
 {{- end }}
-{{- if $g.tokens.existingSecret }}
+{{- if include "switchboard.grpcTokensSecret" . }}
 - name: grpc-tokens
   mountPath: /etc/switchboard/grpc-tokens
   readOnly: true
