@@ -4,6 +4,7 @@
     switchboard erase --tenant T --customer C   # a customer's erasure request
     switchboard agents|queues            # routing's gRPC API
     switchboard erlang --calls 100 --interval 1800 --aht 180 --agents 14   # staffing figures
+    switchboard check --ready http://host:9102 --grpc host:50051 [--ca ca.crt]   # services ready?
 
 These ship in the image (the Helm hook Job runs `switchboard topics create`). A development install
 (`make venv`) adds the developer commands of switchboard_dev (run, broker, publish, simulate)
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import distributions
 from typing import Any, NoReturn
 
-from services.cli import erase, erlang, routing, topics
+from services.cli import check, erase, erlang, routing, topics
 from services.cli.base import UsageError, err
 
 # Entry point group of command plugins: each is `register(subparsers)`, adding its subcommands.
@@ -59,7 +60,7 @@ def build_parser(plugins: Iterable[Register] = ()) -> argparse.ArgumentParser:
                "KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in (*plugins, topics.register, erase.register, routing.register, erlang.register):
+    for register in (*plugins, topics.register, erase.register, routing.register, erlang.register, check.register):
         register(sub)
     return parser
 

@@ -652,3 +652,22 @@ def test_the_makefile_builds_helm_as_the_tests_do() -> None:
     assert re.search(rf"^HELM_VERSION := {re.escape(HELM_VERSION)}$", makefile, re.M)
     for var in ("internal/version.version", "chartutil.k8sVersionMinor", "lint/rules.k8sVersionMinor"):
         assert var in makefile
+
+
+def test_chart_metadata_changelog_and_artifact_hub_agree() -> None:
+    """The chart as a product: its version has a changelog entry, Artifact Hub's `changes` list one
+    item per entry of it, and the image it advertises is the one it deploys by default."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    log = (CHART / "CHANGELOG.md").read_text()
+    sections = re.findall(r"^## (\S+)\n(.*?)(?=^## |\Z)", log, re.M | re.S)
+    assert sections and sections[0][0] == chart["version"], "CHANGELOG.md's first entry is not Chart.yaml's version"
+    entries = re.findall(r"^- \*\*(Added|Changed|Deprecated|Removed|Fixed|Security)\*\*", sections[0][1], re.M)
+    notes = chart["annotations"]
+    changes = yaml.safe_load(notes["artifacthub.io/changes"])
+    assert sorted(c["kind"] for c in changes) == sorted(e.lower() for e in entries)
+    assert all(c["kind"] in {"added", "changed", "deprecated", "removed", "fixed", "security"} for c in changes)
+    (image,) = yaml.safe_load(notes["artifacthub.io/images"])
+    assert image["image"] == f"{values['image']['repository']}:{chart['appVersion']}"
+    assert notes["artifacthub.io/prerelease"] == str(chart["version"].startswith("0.")).lower()
+    assert (CHART / "README.md").is_file()

@@ -111,3 +111,41 @@ def test_notes_say_how_to_get_the_generated_ca_and_tokens_or_warn(helm: str, tmp
     dev = _notes(helm, tmp_path / "b", ("kafka.bootstrapServers=k:9092", "grpc.insecure=true"))
     assert "WARNING: grpc.insecure=true: the gRPC APIs are plaintext and unauthenticated" in dev
     assert "grpc-tls" not in dev
+
+
+def _test_pod(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (pod,) = [d for d in by_kind(docs, "Pod") if d["metadata"]["annotations"].get("helm.sh/hook") == "test"]
+    return pod
+
+
+def test_helm_test_checks_every_service_ready_and_grpc_serving(render: Any) -> None:
+    """`helm test` runs `switchboard check` (tests/integration/test_grpc_security.py runs the same
+    command against a real routing with the chart's certificate)."""
+    docs = render("default")
+    pod = _test_pod(docs)
+    (c,) = pod["spec"]["containers"]
+    assert c["command"] == ["switchboard"] and c["args"][0] == "check"
+    args = c["args"]
+    pairs = list(zip(args[1::2], args[2::2], strict=True))
+    assert {v for k, v in pairs if k == "--ready"} == {
+        f"http://sb-switchboard-{svc}:{port}" for svc, port in
+        (("ingestion", 9101), ("enrichment", 9102), ("routing", 9103), ("survey", 9104))}
+    assert {v for k, v in pairs if k == "--grpc"} == {
+        "sb-switchboard-routing:50051", "sb-switchboard-ingestion:50052", "sb-switchboard-survey:50053"}
+    assert ("--ca", "/etc/switchboard/grpc-tls/ca.crt") in pairs
+    (tls,) = [v for v in pod["spec"]["volumes"] if v["name"] == "grpc-tls"]
+    assert tls["secret"]["secretName"] == "sb-switchboard-grpc-tls"
+    assert tls["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]  # the CA only, not the key
+    # The NetworkPolicies let the test Pod ask /readyz (metrics are otherwise for the monitoring namespace).
+    test_labels = pod["metadata"]["labels"]
+    for np in by_kind(docs, "NetworkPolicy"):
+        peers = [p for rule in np["spec"]["ingress"] if rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+                 for p in rule.get("from", [])]
+        assert any(set(p.get("podSelector", {}).get("matchLabels", {}).items()) <= set(test_labels.items())
+                   and p.get("podSelector", {}).get("matchLabels") for p in peers), np["metadata"]["name"]
+
+
+def test_helm_test_with_mtls_checks_readiness_only_and_can_be_off(render: Any) -> None:
+    args = _test_pod(render("default", sets=SECURE))["spec"]["containers"][0]["args"]
+    assert "--grpc" not in args and "--ca" not in args and args.count("--ready") == 4
+    assert not [d for d in by_kind(render("default", sets=("tests.enabled=false",)), "Pod")]

@@ -309,7 +309,7 @@ def test_every_schema_property_has_a_description() -> None:
 # The maps of values.yaml that take any key: what goes to Kubernetes or Kafka as it is, env, config
 # files by name. Every other object of values.yaml has a fixed set of keys. ([] is a list's items.)
 OPEN_MAPS = [
-    "kafka.strimzi.resources", "kafka.strimzi.config", "topics.config", "topics.job.resources",
+    "kafka.strimzi.resources", "kafka.strimzi.config", "topics.config", "topics.job.resources", "tests.resources",
     "topics.declared[].config", "serviceAccount.annotations", "defaults.env", "defaults.resources",
     "defaults.autoscaling.behavior", "defaults.podSecurityContext", "defaults.securityContext",
     "defaults.podAnnotations", "defaults.podLabels", "defaults.nodeSelector", "defaults.affinity",

@@ -389,6 +389,19 @@ def test_the_charts_generated_certificate_and_tokens_serve_routing(
                 assert list(listed.agents) == [], name
                 assert code_of(lambda s=stub: s.ListAgents(routing_pb2.ListAgentsRequest(tenant_id="acme"),
                                                            timeout=10)) == grpc.StatusCode.UNAUTHENTICATED
+        # `helm test` runs `switchboard check` with the same CA: ready over HTTP and SERVING over TLS.
+        check = subprocess.run(
+            [sys.executable, "-m", "services.cli", "check", "--ready", f"http://127.0.0.1:{svc.http_port}",
+             "--grpc", f"127.0.0.1:{svc.grpc_port}", "--ca", str(files["ca.crt"]),
+             "--server-name", "sb-switchboard-routing"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert check.stdout.splitlines() == [f"ok    http  http://127.0.0.1:{svc.http_port}  ready",
+                                             f"ok    grpc  127.0.0.1:{svc.grpc_port}  SERVING"]
+        wrong = subprocess.run(
+            [sys.executable, "-m", "services.cli", "check", "--grpc", f"127.0.0.1:{svc.grpc_port}", "--ca",
+             str(files["ca.crt"]), "--server-name", "example.com", "--timeout", "3"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert wrong.returncode == 1 and wrong.stdout.startswith("FAIL  grpc"), wrong.stdout + wrong.stderr
         # A name the certificate is not for is refused by the client.
         creds = grpc.ssl_channel_credentials(root_certificates=files["ca.crt"].read_bytes())
         with grpc.secure_channel(f"127.0.0.1:{svc.grpc_port}", creds,

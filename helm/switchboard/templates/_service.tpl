@@ -307,6 +307,14 @@ spec:
       from:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+    {{- if and .root.Values.tests.enabled $np.metricsFrom }}
+    # `helm test`'s Pod asks /readyz.
+    - ports: [{port: http, protocol: TCP}]
+      from:
+        - podSelector:
+            matchLabels:
+              {{- include "switchboard.selectorLabels" (dict "root" .root "component" "test") | nindent 14 }}
+    {{- end }}
     {{- if .cfg.ports.grpc }}
     - ports: [{port: grpc, protocol: TCP}]
       {{- with $np.grpcFrom }}
