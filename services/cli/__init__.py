@@ -2,6 +2,7 @@
 
     switchboard topics create|list       # on KAFKA_BOOTSTRAP_SERVERS (+ SWITCHBOARD_TOPIC_PREFIX)
     switchboard erase --tenant T --customer C   # a customer's erasure request
+    switchboard dlq list|replay          # dead letters: see them, re-publish them once fixed
     switchboard agents|queues            # routing's gRPC API
     switchboard erlang --calls 100 --interval 1800 --aht 180 --agents 14   # staffing figures
     switchboard check --ready http://host:9102 --grpc host:50051 [--ca ca.crt]   # services ready?
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import distributions
 from typing import Any, NoReturn
 
-from services.cli import check, erase, erlang, routing, topics
+from services.cli import check, dlq, erase, erlang, routing, topics
 from services.cli.base import UsageError, err
 
 # Entry point group of command plugins: each is `register(subparsers)`, adding its subcommands.
@@ -60,7 +61,8 @@ def build_parser(plugins: Iterable[Register] = ()) -> argparse.ArgumentParser:
                "KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in (*plugins, topics.register, erase.register, routing.register, erlang.register, check.register):
+    for register in (*plugins, topics.register, erase.register, dlq.register, routing.register, erlang.register,
+                     check.register):
         register(sub)
     return parser
 
