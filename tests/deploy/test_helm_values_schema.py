@@ -153,7 +153,7 @@ def test_a_wrong_type_fails(helm: str, sets: tuple[str, ...], expected: str) -> 
 @pytest.mark.parametrize(("key", "value", "choices"), [
     ("kafka.mode", "kraft", "'external', 'strimzi'"),
     ("kafka.securityProtocol", "TLS", "'PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'"),
-    ("kafka.sasl.mechanism", "SCRAM", "'', 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'"),
+    ("kafka.sasl.mechanism", "SCRAM", "'', 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'"),
     ("kafka.strimzi.listener", "scram", "'plain', 'tls'"),
     ("kafka.strimzi.storage.type", "jbod", "'persistent-claim', 'ephemeral'"),
     ("topics.provisioner", "operator", "'auto', 'job', 'strimzi', 'none'"),

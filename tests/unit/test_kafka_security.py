@@ -41,6 +41,9 @@ def test_mutual_tls_without_sasl() -> None:
     ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512"}, "needs KAFKA_SASL_MECHANISM"),
     ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "GSSAPI", "KAFKA_SASL_USERNAME": "u"},
      "KAFKA_SASL_MECHANISM='GSSAPI' must be one of"),
+    # Offered once, but only user and password reached the client: an unsecured test token.
+    ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "oauthbearer", "KAFKA_SASL_USERNAME": "u"},
+     "KAFKA_SASL_MECHANISM=OAUTHBEARER is not supported: Switchboard has no OIDC settings"),
     ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CERTIFICATE_LOCATION": "/s/tls.crt"}, "go together"),
     ({"KAFKA_SSL_CA_LOCATION": "/s/ca.crt"}, "KAFKA_SECURITY_PROTOCOL=PLAINTEXT does not use TLS"),
 ])

@@ -124,7 +124,7 @@ Strimzi mode derives all of it from the cluster (listener plain or tls + SCRAM-S
 {{- $_ := set $out "protocol" $proto -}}
 {{- if hasPrefix "SASL" $proto -}}
 {{- if not $k.sasl.mechanism -}}
-{{- fail (printf "kafka.securityProtocol=%s needs kafka.sasl.mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)" $proto) -}}
+{{- fail (printf "kafka.securityProtocol=%s needs kafka.sasl.mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)" $proto) -}}
 {{- end -}}
 {{- if not $k.sasl.existingSecret -}}
 {{- fail (printf "kafka.securityProtocol=%s needs kafka.sasl.existingSecret: the name of a Secret you create with the password (the chart never takes passwords as values)" $proto) -}}
