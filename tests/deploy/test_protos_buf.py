@@ -1,6 +1,6 @@
 """The wire contract (protos/switchboard/v1) checked by buf: `buf lint` with the STANDARD rules and
-`buf breaking` (FILE rules, why in protos/buf.yaml) against the previous released version of the
-contract. Offline: the module has no deps, so buf fetches nothing.
+`buf breaking` (FILE rules, why in protos/buf.yaml) against an earlier version of the contract
+(below). Offline: the module has no deps, so buf fetches nothing.
 
 buf is pinned and built with `go install` into .cache/bin, as kubeconform is (test_kubeconform.py).
 It is here, with the other Go-built tools, rather than in tests/unit: the first build takes
