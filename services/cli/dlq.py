@@ -215,7 +215,8 @@ def to_json(dl: DeadLetter, show_payload: bool = False) -> dict[str, Any]:
     """One dead letter for `dlq list --json`. Header names only (their values can be anything the
     producer put there), the payload (base64) only with `show_payload`."""
     out: dict[str, Any] = {
-        "dlq_partition": dl.partition, "dlq_offset": dl.offset, "time": _iso(dl.timestamp),
+        "dlq_partition": dl.partition, "dlq_offset": dl.offset,
+        "time": None if dl.timestamp is None else _iso(dl.timestamp),
         "service": dl.service, "reason": dl.reason, "detail": dl.detail,
         "source_topic": dl.source_topic, "source_partition": dl.source_partition,
         "source_offset": dl.source_offset,

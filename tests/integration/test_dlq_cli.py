@@ -85,6 +85,10 @@ def test_dead_letter_listed_without_payload_then_replayed_once_the_tenant_exists
         assert js["selected"] == 1 and js["by_reason"] == {"unknown_tenant": 1}
         assert js["records"][0]["source_topic"] == inbound and "key_base64" not in js["records"][0]
         assert CUSTOMER not in json.dumps(js) and PHONE not in json.dumps(js)
+        recent = cli(service_env, "list", "--since", "1h")
+        assert recent.returncode == 0 and "1 dead letter(s) selected of 1 read" in recent.stdout, recent.stderr
+        later = cli(service_env, "list", "--since", "2099-01-01T00:00:00Z")
+        assert later.returncode == 0 and "0 dead letter(s) selected of 0 read" in later.stdout, later.stderr
         none = cli(service_env, "list", "--reason", "no_such_reason")
         assert none.returncode == 0 and "0 dead letter(s) selected of 1 read" in none.stdout
 
