@@ -22,6 +22,66 @@ from services.common.config import KafkaSettings, env_float, env_int
 
 SESSION_TIMEOUT_MS = 10_000
 
+# The broker's "this user lacks a right" answers, and the kind of resource each is about. Retrying does
+# not help (an operator has to grant the ACL): the service exits with status 2 (Runtime), naming it.
+AUTHORIZATION_ERRORS = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED: "topic",
+    KafkaError.GROUP_AUTHORIZATION_FAILED: "group",
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: "transactional id",
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED: "cluster",
+}
+
+
+class KafkaNotAuthorized(Exception):
+    """The broker refused this user a right on `resource` ("topic x", "group y", "transactional id
+    z"): a configuration error, logged as `kafka_not_authorized` and exit status 2."""
+
+    def __init__(self, resource: str, detail: str, operation: str = "") -> None:
+        super().__init__(f"not authorized: {resource}{f' ({operation})' if operation else ''}: {detail}")
+        self.resource, self.detail, self.operation = resource, detail, operation
+
+
+class KafkaAuthenticationFailed(Exception):
+    """The broker refused the credentials (SASL): logged as `kafka_authentication_failed`, exit 2."""
+
+
+def not_authorized(err: KafkaError, name: str | None, operation: str = "") -> KafkaNotAuthorized | None:
+    """KafkaNotAuthorized for `err` if it is an authorization failure (`name`: the topic, group or
+    transactional id it was about, when known), else None."""
+    kind = AUTHORIZATION_ERRORS.get(err.code())
+    if kind is None:
+        return None
+    return KafkaNotAuthorized(f"{kind} {name}" if name and kind != "cluster" else kind, err.str(), operation)
+
+
+def topics_lacking(kafka: KafkaSettings, wanted: dict[str, str], timeout: float = 10.0) -> list[tuple[str, str]]:
+    """(topic, operation) of `wanted` (topic -> operation: "READ", "WRITE") this user may not do,
+    as the broker says (KIP-430 authorized operations; a topic it may not even Describe: "DESCRIBE").
+    Empty when the broker cannot tell."""
+    from confluent_kafka import TopicCollection
+    from confluent_kafka.admin import AclOperation, AdminClient
+
+    admin = AdminClient({**kafka.client_config(), "log_level": 0})
+    lacking: list[tuple[str, str]] = []
+    try:
+        futures = admin.describe_topics(TopicCollection(sorted(wanted)), request_timeout=timeout,
+                                        include_authorized_operations=True)
+    except Exception:  # noqa: BLE001 (cannot tell: the caller names what it knows)
+        return []
+    for topic, future in futures.items():
+        try:
+            ops = future.result(timeout=timeout).authorized_operations or []
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                lacking.append((topic, "DESCRIBE"))
+            continue
+        except Exception:  # noqa: BLE001
+            continue
+        op = wanted[topic]
+        if ops and getattr(AclOperation, op) not in ops and AclOperation.ALL not in ops:
+            lacking.append((topic, op))
+    return lacking
+
 
 class Output(NamedTuple):
     topic: str

@@ -37,14 +37,17 @@ from services.common.clients import (  # noqa: F401 (re-exported: the loop modul
     SESSION_TIMEOUT_MS,
     TRANSIENT_METADATA_ERRORS,
     Handler,
+    KafkaNotAuthorized,
     Output,
     consumer_config,
     make_producer,
+    not_authorized,
     offsets_for_times,
     produce_all,
     producer_config,
     retry_transient,
     topic_refresher,
+    topics_lacking,
 )
 from services.common.commit import CommitPolicy
 from services.common.config import ServiceSettings, env_float
@@ -192,6 +195,7 @@ class StreamLoop(Transactions, Recovery):
                 return
             except KafkaException as exc:
                 err = exc.args[0]
+                self._raise_if_not_authorized(err)
                 if not err.retriable() or stop.is_set():
                     raise
                 self.log.warning("transaction_retry", step="init_transactions", error=str(err))
@@ -300,6 +304,7 @@ class StreamLoop(Transactions, Recovery):
             elif err.fatal():
                 raise KafkaException(err)
             else:
+                self._raise_if_not_authorized(err, m.topic())
                 self.log.warning("consume_error", error=str(err))
         now = self.clock()
         tick_due = self.tick is not None and now - self._last_tick >= self.tick_interval
@@ -324,6 +329,39 @@ class StreamLoop(Transactions, Recovery):
             self._close_empty()
         self._progress_at = time.monotonic()
         return len(good)
+
+    # -- rights -------------------------------------------------------------------------------
+
+    def _retry_step(self, step: str, call: Callable[[], object], until_conflict: bool = False) -> None:
+        try:
+            super()._retry_step(step, call, until_conflict)
+        except KafkaException as exc:
+            self._raise_if_not_authorized(exc.args[0])
+            raise
+
+    def _raise_if_not_authorized(self, err: KafkaError, topic: str | None = None) -> None:
+        """An authorization failure is not retried (nor recovered from): the user lacks an ACL and
+        only an operator can grant it. Raises KafkaNotAuthorized naming the resource: the group, the
+        transactional id, or the topic (the broker is asked which of the loop's topics it lacks)."""
+        code = err.code()
+        if code == KafkaError.GROUP_AUTHORIZATION_FAILED:
+            name: str | None = self.settings.group_id
+        elif code == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+            name = self.transactional_id
+        elif code == KafkaError.TOPIC_AUTHORIZATION_FAILED and topic is None:
+            wanted = {t: "READ" for t in self.topics}
+            wanted.update({out.topic: "WRITE" for out in self._outputs})
+            lacking = topics_lacking(self.settings.kafka, wanted)
+            name = lacking[0][0] if lacking else "one of " + ", ".join(sorted(wanted))
+            operation = lacking[0][1] if lacking else ""
+        else:
+            name, operation = topic, ""
+        failure = not_authorized(err, name, operation if code == KafkaError.TOPIC_AUTHORIZATION_FAILED else "")
+        if failure is not None:
+            # Nothing of the open transaction is committed (closing must not try again: the revoke
+            # callback commits an open one); the broker aborts it when the process is gone.
+            self._reset_txn()
+            raise failure
 
     # -- probes -------------------------------------------------------------------------------
 

@@ -8,11 +8,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 
 from services.common import config, metrics
+from services.common.clients import KafkaAuthenticationFailed, KafkaNotAuthorized, not_authorized
 from services.common.config import ConfigError, ServiceSettings, env_float
 from services.common.http import HealthServer, Probe
 from services.common.kafka import StreamLoop
@@ -58,6 +60,21 @@ class Runtime:
         print(f"{self.settings.service}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2)
 
+    def kafka_refused(self, exc: BaseException) -> int | None:
+        """2 after logging an authorization or authentication failure (configuration errors: the
+        user lacks an ACL, or its credentials are wrong; waiting or retrying does not help), else None."""
+        if isinstance(exc, KafkaNotAuthorized):
+            self.log.error("kafka_not_authorized", resource=exc.resource, operation=exc.operation or None,
+                           user=self.settings.kafka.sasl_username, detail=exc.detail[:300],
+                           fix="grant the user this right (ACL), see docs/security.md")
+            return 2
+        if isinstance(exc, KafkaAuthenticationFailed):
+            self.log.error("kafka_authentication_failed", user=self.settings.kafka.sasl_username,
+                           mechanism=self.settings.kafka.sasl_mechanism, detail=str(exc)[:300],
+                           fix="check KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD (and KAFKA_SASL_MECHANISM)")
+            return 2
+        return None
+
     def start_http(self, ready: Probe) -> HealthServer:
         """Serves /metrics, /healthz and /readyz; `ready` until `probe_loop` puts the loop's in.
         Started once: a second call only changes what /readyz answers."""
@@ -85,10 +102,20 @@ class Runtime:
         missing topics named); 0, the default, waits as long as it takes. SIGTERM ends the wait (exit 0).
         """
         limit = self.topics_wait_seconds
-        if admin is None:
-            k = self.settings.kafka
-            admin = AdminClient({**k.client_config(), "logger": kafka_logger(self.log),
-                                 "client.id": f"{self.settings.service}-{self.settings.instance_id}-topics"})
+        refused: list[str] = []  # SASL authentication failures librdkafka reported (error_cb)
+
+        def on_error(err: KafkaError) -> None:
+            if err.code() == KafkaError._AUTHENTICATION:
+                refused.append(err.str())
+
+        def own_admin() -> AdminClient:
+            conf: dict[str, Any] = {**self.settings.kafka.client_config(), "logger": kafka_logger(self.log),
+                                    "error_cb": on_error,
+                                    "client.id": f"{self.settings.service}-{self.settings.instance_id}-topics"}
+            return AdminClient(conf)
+
+        watched = admin is None  # a client whose error_cb is ours: it tells a wrong password
+        admin = own_admin() if admin is None else admin
         start = time.monotonic()
         logged_at: float | None = None
         previous = self._ready_probe
@@ -98,10 +125,19 @@ class Runtime:
                 found = {n: len(meta.topics[n].partitions) for n in names
                          if n in meta.topics and meta.topics[n].error is None}
                 missing, problem = [n for n in names if n not in found], ""
+                if missing:
+                    # A topic this user may not Describe is left out of the listing as if missing;
+                    # asked by name, the broker says which (or that it does not exist).
+                    self._refuse_unauthorized(admin, missing)
             except KafkaException as exc:
                 err = exc.args[0] if exc.args else exc
                 detail = err.str() if hasattr(err, "str") else str(err)
                 missing, problem = list(names), f"the broker did not answer: {detail}"
+                admin.poll(0)  # serves error_cb
+                if refused:
+                    self._exit_refused(KafkaAuthenticationFailed(refused[-1]))
+                if not watched:
+                    admin, watched = own_admin(), True
             waited = time.monotonic() - start
             if not missing:
                 if logged_at is not None:
@@ -126,6 +162,27 @@ class Runtime:
                 self.log.info("service_stopped", detail="stopped while waiting for topics")
                 raise SystemExit(0)
 
+    def _refuse_unauthorized(self, admin: AdminClient, missing: list[str]) -> None:
+        try:
+            futures = admin.describe_topics(TopicCollection(missing), request_timeout=10)
+        except Exception:  # noqa: BLE001 (a broker that cannot say: keep waiting, as before)
+            return
+        for name, future in futures.items():
+            try:
+                future.result(timeout=15)
+            except KafkaException as exc:
+                failure = not_authorized(exc.args[0], name, "DESCRIBE")
+                if failure is not None:
+                    self._exit_refused(failure)
+            except Exception:  # noqa: BLE001 (missing, or the broker did not answer: keep waiting)
+                continue
+
+    def _exit_refused(self, exc: BaseException) -> None:
+        code = self.kafka_refused(exc)
+        if self.http is not None:
+            self.http.stop()
+        raise SystemExit(code if code is not None else 2)
+
     def probe_loop(self, loop: StreamLoop, ready: Callable[[], bool] | None = None) -> None:
         """From now on readiness and liveness follow `loop` (StreamLoop.readiness and .liveness) and
         readiness `ready` too (the service's own tables caught up)."""
@@ -146,6 +203,9 @@ class Runtime:
         try:
             loop.run(self.stop)
         except Exception as exc:
+            refused = self.kafka_refused(exc)
+            if refused is not None:
+                return refused
             self.log.error("service_failed", error=type(exc).__name__, detail=str(exc)[:500])
             return 1
         finally:
@@ -159,6 +219,9 @@ class Runtime:
         if self.http:
             self.http.stop()
         if failure is not None:
+            refused = self.kafka_refused(failure)
+            if refused is not None:
+                return refused
             self.log.error("service_failed", error=type(failure).__name__, detail=str(failure)[:500])
             return 1
         self.log.info("service_stopped")
