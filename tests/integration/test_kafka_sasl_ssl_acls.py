@@ -4,8 +4,9 @@ one node) with a SASL_SSL listener, a PEM keystore and truststore made here with
 SCRAM users created at format time and the StandardAuthorizer; the topics and ACLs are created by
 the admin super user.
 
-- the four real services, as the chart's user, drive a contact from arrival to assignment with
-  nothing dead-lettered and no authorization error in any log (the ACL set is sufficient);
+- the four real services, as the chart's user, drive a contact from arrival to assignment and
+  on to its survey request with nothing dead-lettered, no authorization error in any service log
+  and no request of that user denied in the broker's authorizer log (the ACL set is sufficient);
 - a user without ACLs, a wrong password, and ingestion without Write on contacts.normalized.v1:
   each service exits with status 2 within 60 s and names what is wrong (kafka_not_authorized with
   the resource, kafka_authentication_failed), instead of waiting or retrying for ever.
@@ -38,7 +39,7 @@ from confluent_kafka.admin import (
 
 from services.common import topics
 from services.common.codec import new_envelope
-from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2
+from switchboard.v1 import agent_pb2, contact_pb2, routing_pb2, survey_pb2
 from switchboard_dev.broker import BrokerError, free_port, kafka_libs, new_cluster_id
 from tests.helpers import ServiceProcess, contact, start_service, wait_for_profiles, wait_ready
 
@@ -351,7 +352,16 @@ def test_the_four_services_run_a_contact_with_exactly_the_charts_acls(
         found = read(secure_broker, t + "routing.assignments.v1",
                      lambda m: routing_pb2.Assignment.FromString(m.value()).contact_id == "c-1", timeout=90)
         assert routing_pb2.Assignment.FromString(found[-1].value()).agent_id == "a-1"
+        # Answered and ended: survey's transaction (its state and the request) runs too.
+        for step, kw in (("answered", {}), ("ended", {"talk_seconds": 30.0})):
+            send(p, t + "contacts.inbound.v1", customer, json.dumps(contact(
+                tenant, "c-1", customer, step, agent_id="a-1", **kw)).encode(), "application/json")
+        read(secure_broker, t + "surveys.requests.v1",
+             lambda m: survey_pb2.SurveyRequest.FromString(m.value()).contact_id == "c-1", timeout=90)
         assert read(secure_broker, t + "contacts.dlq.v1") == []
+        denied = [line for line in secure_broker.log_path.read_text(errors="replace").splitlines()
+                  if "Principal = User:switchboard is Denied" in line]
+        assert denied == [], "the broker denied the chart's user:\n" + "\n".join(denied[:10])
         for svc in svcs.values():
             assert svc.proc.poll() is None, f"{svc.name} exited:\n{svc.log()[-3000:]}"
             text = svc.log()
