@@ -1,12 +1,19 @@
 """Language detection from text with lingua (models ship inside the wheel: works offline), restricted
-to the tenant's languages: fewer candidates is faster and cannot answer a language nobody speaks."""
+to the tenant's languages: fewer candidates is faster and cannot answer a language nobody speaks.
+lingua is the `enrichment` extra of pyproject.toml: in the image switchboard-enrichment, not in switchboard."""
 
 from __future__ import annotations
 
 import threading
 from functools import lru_cache
 
-from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
+try:
+    from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
+except ImportError as exc:
+    raise ImportError(
+        f"enrichment needs lingua-language-detector ({exc}): run it from the image switchboard-enrichment, "
+        "not switchboard, or install the extra: pip install '.[enrichment]'"
+    ) from None
 
 _lock = threading.Lock()
 MAX_CHARS = 2000  # the first 2000 characters decide: enough for any language, bounded cost
