@@ -3,6 +3,7 @@ every service's environment accepted by its own config parser, scrape targets, m
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -124,26 +125,57 @@ def _dockerfile() -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "") for line in lines]
 
 
-def test_image_is_python311_slim_non_root_and_copies_what_exists() -> None:
+def _stages(instructions: list[tuple[str, str]]) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """stage name -> (what it is FROM, its instructions), in the Dockerfile's order."""
+    stages: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    body: list[tuple[str, str]] = []
+    for op, arg in instructions:
+        if op == "FROM":
+            base, _as, name = arg.split()
+            assert _as.upper() == "AS", f"FROM {arg}: every stage is named"
+            body = []
+            stages[name] = (base, body)
+        elif stages:
+            body.append((op, arg))
+    return stages
+
+
+def test_images_are_python311_non_root_and_copy_what_exists() -> None:
     instructions = _dockerfile()
-    froms = [arg for op, arg in instructions if op == "FROM"]
-    assert froms and all(f.split()[0] == "python:3.11-slim" for f in froms)
-    final = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
-    users = [arg for op, arg in instructions[final:] if op == "USER"]
-    assert users and users[-1].split(":")[0] == "10001"
+    # The default base: the official image, pinned by digest (tools/image.sh passes another one as BASE_IMAGE).
+    (default_base,) = [arg.split("=", 1)[1] for op, arg in instructions
+                       if op == "ARG" and arg.startswith("BASE_IMAGE=")]
+    assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", default_base), default_base
+    stages = _stages(instructions)
+    assert list(stages) == ["build", "runtime", "enrichment"], "enrichment last: a build without --target has all four"
+    assert stages["build"][0] == stages["runtime"][0] == "${BASE_IMAGE}"
+    assert stages["enrichment"][0] == "runtime"
+    for name in ("runtime", "enrichment"):
+        users = [arg for stage in ("runtime", name) for op, arg in stages[stage][1] if op == "USER"]
+        assert users and users[-1].split(":")[0] == "10001", name
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["defaults"]["podSecurityContext"]["runAsUser"] == 10001
+    allowed = [line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
     for op, arg in instructions:
         if op == "COPY" and "--from" not in arg:
             *sources, _dest = arg.split()
             for src in sources:
                 assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
+                assert any(src == a or src.startswith(a + "/") for a in allowed), f"COPY {src}: .dockerignore drops it"
     run = " ".join(arg for op, arg in instructions if op == "RUN")
     assert "pip install" in run and "compileall" in run, "read-only pods need the bytecode compiled at build"
+    assert '["optional-dependencies"]["enrichment"]' in run and "pip check" in run
+    copies = {arg for op, arg in stages["enrichment"][1] if op == "COPY"}
+    assert copies == {"--from=build /opt/enrichment/opt/switchboard /opt/switchboard"}, copies
     exposed = {int(p) for op, arg in instructions if op == "EXPOSE" for p in arg.split()}
     assert exposed >= set(SERVICES.values()) | {p for _, p in GRPC.values()}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # lingua (~96 MB) only in the enrichment extra: the switchboard image leaves it out.
+    assert not [d for d in project["project"]["dependencies"] if d.startswith("lingua")]
+    assert [d.split("==")[0] for d in project["project"]["optional-dependencies"]["enrichment"]] == [
+        "lingua-language-detector"]
     # Every package the image installs is one pyproject.toml declares.
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    packages = project["tool"]["setuptools"]["packages"]
     # ...and every package of the source tree is declared (a new one would be missing from the image)
     found = {str(d.relative_to(ROOT)).replace("/", ".") for d in (ROOT / "services").rglob("__init__.py")
              for d in [d.parent]}
@@ -151,3 +183,31 @@ def test_image_is_python311_slim_non_root_and_copies_what_exists() -> None:
     for pkg in packages:
         base = ROOT / ("protos/gen/" if pkg.split(".")[0] == "switchboard" else "") / pkg.replace(".", "/")
         assert base.is_dir(), pkg
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports, at any level (a function's lazy import counts)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_only_enrichment_imports_lingua() -> None:
+    """The switchboard image has no lingua: only services/enrichment/language.py imports it, and only
+    services/enrichment imports that module (the other services and the `switchboard` command never do).
+    tests/integration/test_image.py runs them from the image."""
+    lingua, language = [], []
+    for path in sorted((ROOT / "services").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        names = _imports(path)
+        if any(n == "lingua" or n.startswith("lingua.") for n in names):
+            lingua.append(rel)
+        if any(n.startswith("services.enrichment") for n in names) and not rel.startswith("services/enrichment/"):
+            language.append(rel)
+    assert lingua == ["services/enrichment/language.py"]
+    assert not language, f"outside services/enrichment, importing it: {language}"
