@@ -90,6 +90,32 @@ monitoring-test: venv monitoring-tools ## promtool check/test rules, dashboards,
 	$(PY) -m pytest -q tests/monitoring tests/unit/test_monitoring_files.py tests/unit/test_monitoring_metrics.py \
 		tests/integration/test_prometheus_real.py
 
+# The images (tools/image.sh, docs/deployment.md "The image"): switchboard:$(IMAGE_TAG) and
+# switchboard-enrichment:$(IMAGE_TAG), built with docker when its engine answers, else buildah.
+# BASE_IMAGE: debian (tools/image-base.sh debootstraps bookworm + python3.11 from the apt mirror),
+# official (the Dockerfile's python:3.11-slim-bookworm by digest: needs Docker Hub) or any image.
+# IMAGE_REPO: the name without tag, e.g. registry.example.com/switchboard. IMAGE_TOOL: docker or buildah.
+BASE_IMAGE ?= debian
+IMAGE_REPO ?= switchboard
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+IMAGE_TOOL ?=
+IMAGE_ENV = BASE_IMAGE='$(BASE_IMAGE)' IMAGE_REPO='$(IMAGE_REPO)' IMAGE_TAG='$(IMAGE_TAG)' IMAGE_TOOL='$(IMAGE_TOOL)'
+
+image-tools: ## Install buildah and debootstrap (Debian packages) when missing
+	tools/image.sh tools
+
+image-base: image-tools ## The Debian bookworm + python3.11 base image (root file system cached in .cache/image)
+	$(IMAGE_ENV) tools/image-base.sh
+
+image: image-tools ## Build switchboard and switchboard-enrichment (BASE_IMAGE=debian|official|<image>)
+	$(IMAGE_ENV) tools/image.sh build
+
+image-test: venv kafka image-tools ## Build the images, start each service from them on the local broker
+	$(IMAGE_ENV) $(PY) -m pytest -q tests/integration/test_image.py
+
+image-clean: ## Remove the cached base root file system (the next make image debootstraps again)
+	rm -rf .cache/image
+
 clean: ## Remove the venv, caches and run logs (keeps the Kafka jar cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .run *.egg-info
 
@@ -97,3 +123,4 @@ clean: ## Remove the venv, caches and run logs (keeps the Kafka jar cache)
 .PHONY: tools helm helm-test
 .PHONY: bench reliability-soak reliability-roll
 .PHONY: monitoring-tools monitoring monitoring-test
+.PHONY: image-tools image-base image image-test image-clean
