@@ -24,7 +24,7 @@ tool=${IMAGE_TOOL:-}
 if [[ -z $tool ]]; then
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then tool=docker; else tool=buildah; fi
 fi
-if [[ $tool == buildah && -z ${CONTAINERS_CONF:-} ]]; then
+if [[ $tool == buildah && ${CONTAINERS_CONF:-$PWD/$CACHE/containers.conf} == "$PWD/$CACHE/containers.conf" ]]; then
   # buildah's default ulimits are refused where the hard limits are lower (these CI machines).
   printf '[containers]\ndefault_ulimits = []\n' >"$CACHE/containers.conf"
   export CONTAINERS_CONF=$PWD/$CACHE/containers.conf
