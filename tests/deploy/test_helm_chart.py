@@ -415,7 +415,9 @@ def test_external_sasl_ssl_credentials_only_by_secret_reference(render: Any) -> 
         assert conf["security.protocol"] == "SASL_SSL" and conf["sasl.mechanism"] == "SCRAM-SHA-512"
         assert settings.topic_prefix == "prod."
         assert pod["imagePullSecrets"] == [{"name": "registry-pull"}]
-        assert c["image"] == "registry.example.com/contact/switchboard:0.1.0-rc1"
+        # Enrichment runs its own image, the one with lingua (`make image` builds both).
+        suffix = "-enrichment" if w["metadata"]["name"].endswith("-enrichment") else ""
+        assert c["image"] == f"registry.example.com/contact/switchboard{suffix}:0.1.0-rc1"
 
 
 def test_topics_job_runs_the_cli_before_the_services_or_beside_the_cluster(render: Any) -> None:
@@ -667,7 +669,8 @@ def test_chart_metadata_changelog_and_artifact_hub_agree() -> None:
     changes = yaml.safe_load(notes["artifacthub.io/changes"])
     assert sorted(c["kind"] for c in changes) == sorted(e.lower() for e in entries)
     assert all(c["kind"] in {"added", "changed", "deprecated", "removed", "fixed", "security"} for c in changes)
-    (image,) = yaml.safe_load(notes["artifacthub.io/images"])
-    assert image["image"] == f"{values['image']['repository']}:{chart['appVersion']}"
+    images = {i["image"] for i in yaml.safe_load(notes["artifacthub.io/images"])}
+    repo = values["image"]["repository"]
+    assert images == {f"{repo}:{chart['appVersion']}", f"{repo}-enrichment:{chart['appVersion']}"}
     assert notes["artifacthub.io/prerelease"] == str(chart["version"].startswith("0.")).lower()
     assert (CHART / "README.md").is_file()

@@ -170,7 +170,7 @@ def test_a_service_takes_every_key_of_defaults(helm: str) -> None:
     defs = schema["definitions"]
     shared = set(defs["workload"]["properties"])
     own = set(defs["service"]["properties"]) - shared
-    assert own == {"enabled", "ports", "grpcPortEnv", "grpcProbe"}
+    assert own == {"enabled", "ports", "grpcPortEnv", "grpcProbe", "imageSuffix"}
     for key in shared:
         assert defs["service"]["properties"][key] == {"$ref": f"#/definitions/workload/properties/{key}"}, key
     assert set(schema["properties"]["services"]["properties"]) == set(_values()["services"])

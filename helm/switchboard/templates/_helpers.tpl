@@ -38,8 +38,9 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* The image: .Values.image, plus an optional "suffix" on the repository (a service's imageSuffix). */}}
 {{- define "switchboard.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- printf "%s%s:%s" .Values.image.repository (.suffix | default "") (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
 {{- define "switchboard.serviceAccountName" -}}

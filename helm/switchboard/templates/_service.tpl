@@ -95,7 +95,7 @@ spec:
         {{- toYaml $cfg.podSecurityContext | nindent 8 }}
       containers:
         - name: {{ $cfg.name }}
-          image: {{ include "switchboard.image" $root | quote }}
+          image: {{ include "switchboard.image" (dict "Values" $root.Values "Chart" $root.Chart "suffix" ($cfg.imageSuffix | default "")) | quote }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           command: ["python", "-m", "services.{{ $cfg.name }}"]
           securityContext:
