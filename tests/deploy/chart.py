@@ -83,3 +83,33 @@ def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
     assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
     return found[0]
+
+
+def go_tool(name: str, module: str, version: str) -> str:
+    """A pinned Go tool (`<module>@<version>`, module path up to /cmd/) in .cache/bin, built with `go
+    install` when missing or built from another version (as `go version -m` tells): kubeconform and
+    buf for tests/deploy. Fails the test with the reason when it cannot be built."""
+    import re
+    import shutil
+
+    import pytest
+
+    path = Path(os.environ.get("SWITCHBOARD_CACHE_DIR", ROOT / ".cache")) / "bin" / name
+    mod = module.split("/cmd/")[0]
+
+    def built() -> str:
+        out = subprocess.run(["go", "version", "-m", str(path)], capture_output=True, text=True)
+        m = re.search(rf"^\s*mod\s+{re.escape(mod)}\s+(\S+)", out.stdout, re.M)
+        return m.group(1) if m else ""
+
+    if shutil.which("go") is None:
+        pytest.fail(f"Go is not on PATH to build {name} ({module}@{version})")
+    if not path.is_file() or built() != version:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(["go", "install", f"{module}@{version}"], env={**os.environ, "GOBIN": str(path.parent)},
+                              capture_output=True, text=True, timeout=1200)
+        if proc.returncode != 0:
+            pytest.fail(f"go install {module}@{version} failed:\n{proc.stderr[-3000:]}")
+        assert built() == version, f"{path} is not {module}@{version}"
+    return str(path)
+

@@ -9,9 +9,7 @@ schema whole, so the kinds rendered are written out with those definitions inlin
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,34 +18,17 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.chart import CHART, FIXTURES, KUBE_VERSIONS
+from tests.deploy.chart import CHART, FIXTURES, KUBE_VERSIONS, go_tool
 from tests.deploy.test_helm_chart import SCENARIOS
 
 KUBECONFORM_VERSION = "v0.8.0"
-KUBECONFORM_MODULE = f"github.com/yannh/kubeconform/cmd/kubeconform@{KUBECONFORM_VERSION}"
 K8S_SCHEMAS = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
 _REF = '"/api/_definitions.json#/$defs/'
 
 
-def _built_version(path: Path) -> str:
-    out = subprocess.run(["go", "version", "-m", str(path)], capture_output=True, text=True)
-    m = re.search(r"^\s*mod\s+github\.com/yannh/kubeconform\s+(\S+)", out.stdout, re.M)
-    return m.group(1) if m else ""
-
-
 @pytest.fixture(scope="session")
 def kubeconform() -> str:
-    path = Path(os.environ.get("SWITCHBOARD_CACHE_DIR", CHART.parents[1] / ".cache")) / "bin" / "kubeconform"
-    if shutil.which("go") is None:
-        pytest.fail(f"Go is not on PATH to build kubeconform ({KUBECONFORM_MODULE})")
-    if not path.is_file() or _built_version(path) != KUBECONFORM_VERSION:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(["go", "install", KUBECONFORM_MODULE], env={**os.environ, "GOBIN": str(path.parent)},
-                              capture_output=True, text=True, timeout=1200)
-        if proc.returncode != 0:
-            pytest.fail(f"go install {KUBECONFORM_MODULE} failed:\n{proc.stderr[-3000:]}")
-        assert _built_version(path) == KUBECONFORM_VERSION
-    return str(path)
+    return go_tool("kubeconform", "github.com/yannh/kubeconform/cmd/kubeconform", KUBECONFORM_VERSION)
 
 
 def _schema_file(doc: dict[str, Any]) -> str:

@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.deploy.chart import ROOT, go_tool
+
 PROTOS = ROOT / "protos"
 CONTRACT = "protos/switchboard"
 BUF_VERSION = "v1.75.0"  # the newest v1 release on the Go module proxy on 2026-12-02
-BUF_MODULE = f"github.com/bufbuild/buf/cmd/buf@{BUF_VERSION}"
 
 # What buf.yaml's lint exceptions hide, as (rule, file, message excerpt). Published in v1, so they
 # stay; anything else the exceptions would hide is a new finding and fails the test.
@@ -43,25 +43,9 @@ KNOWN_EXCEPTIONS = {
 }
 
 
-def _built_version(path: Path) -> str:
-    out = subprocess.run(["go", "version", "-m", str(path)], capture_output=True, text=True)
-    m = re.search(r"^\s*mod\s+github\.com/bufbuild/buf\s+(\S+)", out.stdout, re.M)
-    return m.group(1) if m else ""
-
-
 @pytest.fixture(scope="session")
 def buf() -> str:
-    path = Path(os.environ.get("SWITCHBOARD_CACHE_DIR", ROOT / ".cache")) / "bin" / "buf"
-    if shutil.which("go") is None:
-        pytest.fail(f"Go is not on PATH to build buf ({BUF_MODULE})")
-    if not path.is_file() or _built_version(path) != BUF_VERSION:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(["go", "install", BUF_MODULE], env={**os.environ, "GOBIN": str(path.parent)},
-                              capture_output=True, text=True, timeout=1200)
-        if proc.returncode != 0:
-            pytest.fail(f"go install {BUF_MODULE} failed:\n{proc.stderr[-3000:]}")
-        assert _built_version(path) == BUF_VERSION
-    return str(path)
+    return go_tool("buf", "github.com/bufbuild/buf/cmd/buf", BUF_VERSION)
 
 
 def run_buf(buf: str, *args: str, cwd: Path = ROOT) -> tuple[int, list[dict[str, Any]], str]:
