@@ -30,6 +30,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import (
     AclBinding,
+    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -257,9 +258,26 @@ def prefix(secure_broker: SecureBroker) -> str:
 
 
 def grant(broker: SecureBroker, bindings: list[AclBinding]) -> None:
+    """Create the ACLs and wait until the broker's authorizer holds them all. CreateAcls answers
+    once the controller committed them; the broker applies them when it replays the metadata log,
+    which on a busy machine comes later (a service started in between was refused Describe)."""
     admin = AdminClient(broker.client("admin"))
     for future in admin.create_acls(bindings, request_timeout=30).values():
         future.result(timeout=30)
+    principals = {b.principal for b in bindings}
+    wanted = set(bindings)
+    deadline = time.monotonic() + 60
+    while True:
+        held: set[AclBinding] = set()
+        for principal in principals:
+            flt = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,
+                                   AclOperation.ANY, AclPermissionType.ANY)
+            held |= set(admin.describe_acls(flt, request_timeout=30).result(timeout=30))
+        if wanted <= held:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(wanted - held)} of {len(wanted)} ACLs not held by the broker after 60 s")
+        time.sleep(0.2)
 
 
 # -- clients of the test (the admin super user) ------------------------------------------------
