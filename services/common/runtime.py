@@ -4,6 +4,7 @@ health/metrics server, SIGTERM handling and the run of the stream loop."""
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import threading
 import time
@@ -13,7 +14,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 
-from services.common import config, metrics
+from services.common import config, metrics, tracing
 from services.common.clients import KafkaAuthenticationFailed, KafkaNotAuthorized, not_authorized
 from services.common.config import ConfigError, ServiceSettings, env_float
 from services.common.http import HealthServer, Probe
@@ -48,6 +49,13 @@ class Runtime:
             print(f"{service}: configuration error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         self.log = JsonLogger(service, self.settings.log_level)
+        try:
+            if tracing.TRACER.configure(service, self.settings.instance_id):
+                self.log.info("tracing_enabled", exporter="otlp_grpc",
+                              sampler=os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on"))
+        except tracing.ConfigError as exc:
+            print(f"{service}: configuration error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         self.stop = threading.Event()
         install_signal_handlers(self.stop)
         self.http: HealthServer | None = None
@@ -211,6 +219,7 @@ class Runtime:
         finally:
             if self.http:
                 self.http.stop()
+            tracing.TRACER.shutdown()
         self.log.info("service_stopped")
         return 0
 
@@ -218,6 +227,7 @@ class Runtime:
         """Stops the HTTP server, logs how the service ended and returns the process exit code."""
         if self.http:
             self.http.stop()
+        tracing.TRACER.shutdown()
         if failure is not None:
             refused = self.kafka_refused(failure)
             if refused is not None:

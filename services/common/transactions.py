@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from services.common import metrics
 from services.common.clients import Output, produce_all
 from services.common.recovery import Recover
+from services.common.tracing import TRACER
 
 if TYPE_CHECKING:
     from services.common.kafka import StreamLoop
@@ -77,6 +78,8 @@ class Transactions:
             raise Recover("transaction_failed", f"abort failed: {exc.args[0]}") from None
 
     def _reset_txn(self: StreamLoop) -> None:
+        if TRACER.enabled:  # after a commit already ended; else the inputs will be handled again
+            TRACER.discarded()
         self._open = False
         self._outputs = []
         self._offsets = {}
@@ -106,6 +109,8 @@ class Transactions:
         done = time.perf_counter()
         metrics.child(metrics.COMMIT_SECONDS, self.service).observe(done - started)
         self.policy.committed(time.monotonic())
+        if TRACER.enabled:
+            TRACER.committed()
         self._committed_at = time.monotonic()
         for topic, n in collections.Counter(out.topic for out in self._outputs).items():
             metrics.child(metrics.EVENTS_PRODUCED, self.service, topic).inc(n)

@@ -16,6 +16,7 @@ from services.common.erasure import ERASED_RECORDS, confirm, customer_hash, deco
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
 from services.common.metrics import child
+from services.common.tracing import TRACER, step_name
 from services.enrichment import metrics
 from services.enrichment.config import RulesConfig
 from services.enrichment.history import HistoryStore, history_key
@@ -70,6 +71,16 @@ class EnrichmentHandler:
                 child(metrics.INTENTS, tenant, hints.intent, hints.department or "none").inc()
             for tag in hints.tags:
                 child(metrics.TAGS, tenant, tag).inc()
+        if TRACER.enabled:
+            hints = enriched.routing
+            span = TRACER.start("enrich", ev.envelope.trace.traceparent, tenant, ev.contact_id,
+                                msg=msg, step=step_name(ev.step), channel=channel,
+                                profile_found=profile is not None, queue=hints.queue_id or None,
+                                skills=[f"{r.skill}>={r.min_level}" for r in hints.skills],
+                                language=hints.language or None, language_source=hints.language_source or None,
+                                priority=hints.priority, tags=list(hints.tags), intent=hints.intent or None,
+                                site=hints.site or None)
+            enriched.contact.envelope.trace.traceparent = span.traceparent
         out = [Output(self.out_topic, tenant.encode(), enriched.SerializeToString(), _PB)]
         if history is not None:
             out += self._store(key, history.SerializeToString())

@@ -11,11 +11,13 @@ from services.common.channels import CHANNEL_NAMES
 from services.common.codec import CONTENT_TYPE_PROTOBUF, HeaderList, header
 from services.common.kafka import Output
 from services.common.metrics import child
+from services.common.tracing import TRACER
 from services.ingestion import metrics
 from services.ingestion.config import IngestionConfig
 from services.ingestion.dedupe import Deduplicator
 from services.ingestion.parse import STEP_NAMES, parse
 from services.ingestion.seen import encode_seen
+from switchboard.v1 import contact_pb2
 
 
 def dedupe_key(tenant: str, event_id: str) -> str:
@@ -41,6 +43,12 @@ class IngestionHandler:
             child(metrics.DUPLICATES, tenant).inc()
             return []
         child(metrics.ACCEPTED, tenant, CHANNEL_NAMES[ev.channel], STEP_NAMES[ev.step]).inc()
+        if TRACER.enabled:
+            step = STEP_NAMES[ev.step]
+            span = TRACER.start("ingest", ev.envelope.trace.traceparent, tenant, ev.contact_id,
+                                root=ev.step == contact_pb2.CONTACT_STEP_ARRIVED, step=step,
+                                msg=msg, channel=CHANNEL_NAMES[ev.channel], event_id=ev.envelope.event_id)
+            ev.envelope.trace.traceparent = span.traceparent
         headers: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
         if ev.envelope.trace.traceparent:
             headers.append(("traceparent", ev.envelope.trace.traceparent.encode()))

@@ -19,16 +19,21 @@ from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
 from services.common.metrics import child
+from services.common.tracing import TRACER, Span, step_name
 from services.routing import adapter, metrics
 from services.routing import domain as d
 from services.routing.engine import RoutingEngine
 from services.routing.state import Change, changes_to_outputs, partition_for
 from services.routing.state import StateStore as StateStore
-from switchboard.v1 import agent_pb2, contact_pb2
+from switchboard.v1 import agent_pb2, contact_pb2, envelope_pb2
 
 PB: HeaderList = [("content-type", CONTENT_TYPE_PROTOBUF.encode())]
 CONTEXT_KIND = "context"  # state records of the service (not the engine): enrichment facts per live contact
 _LIVE = (d.ContactStatus.WAITING, d.ContactStatus.OFFERED, d.ContactStatus.ASSIGNED)
+# lifecycle kinds that end a contact's wait in a queue (a span over the wait: tracing.py)
+_WAIT_ENDS = frozenset({d.LifecycleKind.ASSIGNED, d.LifecycleKind.ABANDONED, d.LifecycleKind.VOICEMAIL,
+                        d.LifecycleKind.REJECTED, d.LifecycleKind.CALLBACK_SCHEDULED,
+                        d.LifecycleKind.OFFLINE_MESSAGE, d.LifecycleKind.OVERFLOWED, d.LifecycleKind.TRANSFERRED})
 
 
 def _slim_context(enriched: contact_pb2.EnrichedContact) -> contact_pb2.EnrichedContact:
@@ -91,6 +96,7 @@ class RoutingHandler:
         self.context: dict[tuple[str, str], contact_pb2.EnrichedContact] = {}
         self._context_changes: list[Change] = []
         self._batching = False
+        self._span: tuple[str, str, Span] | None = None  # (tenant, contact id, span) of the input being handled
 
     # -- ownership (called by the stream loop under its lock) -------------------------------------
 
@@ -159,6 +165,12 @@ class RoutingHandler:
                 raise Reject(exc.args[0], exc.args[1]) from None
             envelope = enriched.contact.envelope
             check_schema_version(envelope)
+            if TRACER.enabled:
+                contact_id = enriched.contact.contact_id
+                span = TRACER.start("route", envelope.trace.traceparent, envelope.tenant_id, contact_id,
+                                    msg=msg, step=step_name(enriched.contact.step))
+                self._span = (envelope.tenant_id, contact_id, span)
+                enriched.contact.envelope.trace.traceparent = span.traceparent
             if isinstance(event, d.ContactArrived) and self.engine.contact_status(
                     event.tenant_id, event.contact_id) is None:
                 slim = _slim_context(enriched)
@@ -168,9 +180,12 @@ class RoutingHandler:
         if not envelope.tenant_id or not envelope.event_id:
             raise Reject("missing_field", "envelope.tenant_id and envelope.event_id are required")
         self.tenants.add(envelope.tenant_id)
-        outputs = self.engine.handle(event, now)
-        rejected = [o for o in outputs if isinstance(o, d.Rejected)]
-        encoded = self._encode(outputs, envelope.event_id, now)
+        try:
+            outputs = self.engine.handle(event, now)
+            rejected = [o for o in outputs if isinstance(o, d.Rejected)]
+            encoded = self._encode(outputs, envelope.event_id, now)
+        finally:
+            self._span = None
         if not self._batching:  # in a batch, end_batch() writes them (same transaction)
             encoded.extend(self._state_outputs())
         if rejected and len(rejected) == len(outputs):
@@ -230,11 +245,16 @@ class RoutingHandler:
         for i, o in enumerate(outputs):
             if isinstance(o, d.Assignment):
                 msg = adapter.assignment_to_proto(o, cause_id, i, now)
+                if TRACER.enabled:
+                    self._trace(msg.envelope, o.tenant_id, o.contact_id)
                 encoded.append(Output(self.assignments_topic, o.tenant_id.encode(), msg.SerializeToString(), PB))
             elif isinstance(o, d.Lifecycle):
                 key = (o.tenant_id, o.contact_id)
                 ctx = self.context.get(key)
                 lc = adapter.lifecycle_to_proto(o, cause_id, i, now, ctx)
+                if TRACER.enabled:
+                    self._trace(lc.envelope, o.tenant_id, o.contact_id)
+                    self._trace_lifecycle(o, ctx, now)
                 encoded.append(Output(self.lifecycle_topic, o.tenant_id.encode(), lc.SerializeToString(), PB))
                 cfg = self.engine.queue_config(o.tenant_id, o.queue_id)
                 self._observe(o, ctx, cfg.service_level_seconds if cfg is not None else None)
@@ -242,6 +262,35 @@ class RoutingHandler:
                     if self.context.pop(key, None) is not None:
                         self._context_changes.append((o.tenant_id, CONTEXT_KIND, o.contact_id, None))
         return encoded
+
+    # -- traces (services/common/tracing.py) ------------------------------------------------------
+
+    def _trace(self, env: envelope_pb2.Envelope, tenant: str, contact_id: str) -> None:
+        """An output about a contact carries the span of the input that caused it, when that input was
+        this contact's event; else (an agent's event, a timer) the span of the contact's arrival."""
+        current = self._span
+        if current is not None and current[0] == tenant and current[1] == contact_id:
+            env.trace.traceparent = current[2].traceparent
+            return
+        ctx = self.context.get((tenant, contact_id))
+        if ctx is not None and ctx.contact.envelope.trace.traceparent:
+            env.trace.traceparent = ctx.contact.envelope.trace.traceparent
+
+    def _trace_lifecycle(self, o: d.Lifecycle, ctx: contact_pb2.EnrichedContact | None, now: float) -> None:
+        """What happened to the contact goes on the current span; the end of a wait (answered,
+        abandoned, voicemail, moved on) is a span of its own over the wait, child of the arrival."""
+        current = self._span
+        if current is not None and current[0] == o.tenant_id and current[1] == o.contact_id:
+            current[2].set(lifecycle=o.kind.value, queue=o.queue_id or None)
+        if o.kind not in _WAIT_ENDS:
+            return
+        parent = ctx.contact.envelope.trace.traceparent if ctx is not None else ""
+        span = TRACER.start("wait", parent, o.tenant_id, o.contact_id,
+                            start_ns=int((now - max(0.0, o.wait_seconds)) * 1e9), queue=o.queue_id,
+                            outcome=o.kind.value, wait_seconds=round(o.wait_seconds, 3), agent_id=o.agent_id or None,
+                            reason=o.reason or None, channel=o.channel.value)
+        if o.kind in (d.LifecycleKind.ABANDONED, d.LifecycleKind.REJECTED):
+            span.error(f"{o.kind.value}{': ' + o.reason if o.reason else ''}")
 
     @staticmethod
     def _observe(o: d.Lifecycle, ctx: contact_pb2.EnrichedContact | None, sl_seconds: float | None = None) -> None:

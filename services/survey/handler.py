@@ -21,6 +21,7 @@ from services.common.erasure import confirm, customer_hash, decode_erasure
 from services.common.kafka import Output
 from services.common.logging import JsonLogger
 from services.common.metrics import child
+from services.common.tracing import TRACER
 from services.survey import metrics
 from services.survey.policy import CustomerFacts, SurveyPolicy, decide, still_wanted, survey_id_for
 from services.survey.responses import csat_band, followup_contact, nps_band, result, validate
@@ -127,11 +128,21 @@ class SurveyHandler:
         tenant = ev.envelope.tenant_id
         if not tenant or not ev.contact_id:
             raise Reject("missing_field", "tenant_id and contact_id are required")
+        span = None
+        if TRACER.enabled:
+            span = TRACER.start("survey", ev.envelope.trace.traceparent, tenant, ev.contact_id,
+                                lifecycle=routing_pb2.LifecycleKind.Name(ev.kind).removeprefix("LIFECYCLE_KIND_").lower(),
+                                msg=msg, queue=ev.queue_id or None)
+            ev.envelope.trace.traceparent = span.traceparent
         if not ev.customer_id:  # the customer was erased while the contact was live (or never known)
             child(metrics.SKIPPED, tenant, "no_customer").inc()
+            if span is not None:
+                span.set(outcome="skipped", reason="no_customer")
             return []
         sid = survey_id_for(ev)
         if sid in self.store.pending or sid in self.store.open:
+            if span is not None:
+                span.set(outcome="already_surveyed", survey_id=sid)
             return []  # this contact was already surveyed (an ENDED after ABANDONED, or a repeat)
         now = self.clock()
         policy = self.policy.for_contact(tenant, ev.queue_id)
@@ -139,10 +150,18 @@ class SurveyHandler:
         if d.request is None:
             if d.skip != "not_answered" or ev.kind == routing_pb2.LIFECYCLE_KIND_ENDED:
                 child(metrics.SKIPPED, tenant, d.skip or "unknown").inc()
+            if span is not None:
+                span.set(outcome="skipped", reason=d.skip or "unknown")
             return []
+        if span is not None:
+            span.set(survey_id=sid, survey_channel=SURVEY_CHANNEL_LABEL.get(d.request.channel, "unknown"))
         if d.immediate or d.due_at <= now:
+            if span is not None:
+                span.set(outcome="requested")
             return self._send(tenant, d.request, list(ev.customer_segments), d.expiry_seconds,
                               policy.followup_queue, now)
+        if span is not None:
+            span.set(outcome="scheduled", reason=d.wait, due_in_seconds=round(d.due_at - now, 1))
         pending = survey_pb2.PendingSurvey(
             request=d.request, due_at=ts_from_seconds(d.due_at), customer_segments=list(ev.customer_segments),
             source_partition=msg.partition(), expiry_seconds=d.expiry_seconds, reason=d.wait)
