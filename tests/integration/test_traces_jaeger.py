@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -205,7 +206,7 @@ def test_one_trace_per_contact_across_the_four_services(jaeger: Jaeger, service_
             ops = sorted(op for _, op, _, _ in spans)
             assert ops.count("ingest") == 3 and ops.count("enrich") == 3 and ops.count("route") == 3, ops
             assert ops.count("wait") == 1 and ops.count("survey") == 1, ops
-            for svc, op, tags, s in spans:
+            for service, op, tags, s in spans:
                 assert tags["switchboard.contact_id"] == cid and tags["switchboard.tenant"] == TENANT
                 parents = [r["spanID"] for r in s.get("references", []) if r["refType"] == "CHILD_OF"]
                 if cid == "c-traced" and op == "ingest":
@@ -213,7 +214,7 @@ def test_one_trace_per_contact_across_the_four_services(jaeger: Jaeger, service_
                 elif op == "ingest" and tags["switchboard.step"] == "arrived":
                     assert parents == [], s.get("references")  # the contact's root span
                 else:
-                    assert len(parents) == 1 and parents[0] in ids, (svc, op, s.get("references"))
+                    assert len(parents) == 1 and parents[0] in ids, (service, op, s.get("references"))
             wait = next(tags for _, op, tags, _ in spans if op == "wait")
             assert wait["switchboard.queue"] == "support" and wait["switchboard.outcome"] == "assigned"
             assert wait["switchboard.agent_id"] == "a-1" and wait["switchboard.wait_seconds"] >= 0
@@ -226,7 +227,7 @@ def test_one_trace_per_contact_across_the_four_services(jaeger: Jaeger, service_
             assert parent_op == "route" and parent_tags["switchboard.step"] == "ended"
             # Jaeger's search by contact finds exactly this one trace
             found = jaeger.get("/api/traces?service=switchboard-routing&limit=20&tags="
-                               + urllib.request.quote(json.dumps({"switchboard.contact_id": cid})))["data"]
+                               + urllib.parse.quote(json.dumps({"switchboard.contact_id": cid})))["data"]
             assert [tr["traceID"] for tr in found] == [f"{expected_trace:032x}"]
         for svc in svcs.values():
             assert svc.proc.poll() is None, f"{svc.name} exited:\n{svc.log()[-3000:]}"
