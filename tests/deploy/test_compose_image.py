@@ -211,3 +211,10 @@ def test_only_enrichment_imports_lingua() -> None:
             language.append(rel)
     assert lingua == ["services/enrichment/language.py"]
     assert not language, f"outside services/enrichment, importing it: {language}"
+
+
+def test_compose_sends_traces_to_its_jaeger(compose: dict[str, Any]) -> None:
+    assert compose["services"]["jaeger"]["image"].startswith("jaegertracing/all-in-one:1.76")
+    for svc in SERVICES:
+        env = compose["services"][svc]["environment"]
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317", svc

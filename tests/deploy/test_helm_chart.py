@@ -380,7 +380,7 @@ def test_network_policies_cover_every_pod(render: Any) -> None:
             "strimzi.io/cluster": "sb-kafka", "strimzi.io/kind": "Kafka"}}}]
     sasl = render("external-sasl-ssl")
     for np in by_kind(sasl, "NetworkPolicy"):
-        (kafka_rule,) = [r for r in np["spec"]["egress"] if "to" in r]
+        (kafka_rule,) = [r for r in np["spec"]["egress"] if "to" in r and {"port": 9096, "protocol": "TCP"} in r["ports"]]
         assert kafka_rule["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
 
 
@@ -674,3 +674,29 @@ def test_chart_metadata_changelog_and_artifact_hub_agree() -> None:
     assert images == {f"{repo}:{chart['appVersion']}", f"{repo}-enrichment:{chart['appVersion']}"}
     assert notes["artifacthub.io/prerelease"] == str(chart["version"].startswith("0.")).lower()
     assert (CHART / "README.md").is_file()
+
+
+def test_tracing_sets_the_otel_env_and_opens_egress_to_the_receiver_only_when_configured(render: Any) -> None:
+    for name, docs in (("default", render("default")), ("external-sasl-ssl", render("external-sasl-ssl"))):
+        on = name != "default"
+        for dep in by_kind(docs, "Deployment"):
+            env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+            assert ("OTEL_EXPORTER_OTLP_ENDPOINT" in env) is on, (name, dep["metadata"]["name"])
+            if on:
+                assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://otel-collector.observability:4317"
+                assert env["OTEL_TRACES_SAMPLER"]["value"] == "parentbased_traceidratio"
+                assert env["OTEL_TRACES_SAMPLER_ARG"]["value"] == "0.1"
+                assert env["OTEL_EXPORTER_OTLP_HEADERS"]["valueFrom"]["secretKeyRef"] == {
+                    "name": "otlp-headers", "key": "headers"}
+        for np in by_kind(docs, "NetworkPolicy"):
+            rules = [r for r in np["spec"].get("egress", []) if {"port": 4317, "protocol": "TCP"} in r.get("ports", [])]
+            assert len(rules) == (1 if on else 0), (name, np["metadata"]["name"])
+            if on:
+                assert rules[0]["to"] == [{"namespaceSelector": {"matchLabels": {
+                    "kubernetes.io/metadata.name": "observability"}}}]
+
+
+def test_a_tracing_endpoint_without_scheme_or_a_bad_ratio_is_refused(helm: str) -> None:
+    for bad in ("tracing.otlpEndpoint=otel-collector:4317", "tracing.samplerArg=1.5", "tracing.sampler=sometimes"):
+        proc = _run(helm, "template", "x", "--kube-version", KUBE_VERSIONS[-1], "--set", "grpc.insecure=true", "--set", bad)
+        assert proc.returncode != 0 and "tracing" in proc.stderr, (bad, proc.stderr[-500:])

@@ -121,6 +121,24 @@ spec:
               valueFrom:
                 fieldRef: {fieldPath: metadata.name}
             {{- include "switchboard.kafkaEnv" $root | nindent 12 }}
+            {{- with $root.Values.tracing }}
+            {{- if .otlpEndpoint }}
+            # traces (docs/observability.md#traces)
+            - name: OTEL_EXPORTER_OTLP_ENDPOINT
+              value: {{ .otlpEndpoint | quote }}
+            - name: OTEL_TRACES_SAMPLER
+              value: {{ .sampler | quote }}
+            {{- if .samplerArg }}
+            - name: OTEL_TRACES_SAMPLER_ARG
+              value: {{ .samplerArg | quote }}
+            {{- end }}
+            {{- if .headersSecret.name }}
+            - name: OTEL_EXPORTER_OTLP_HEADERS
+              valueFrom:
+                secretKeyRef: {name: {{ .headersSecret.name | quote }}, key: {{ .headersSecret.key | quote }}}
+            {{- end }}
+            {{- end }}
+            {{- end }}
             {{- if $cfg.ports.grpc }}
             {{- include "switchboard.grpcSecurityEnv" $root | nindent 12 }}
             {{- end }}
@@ -342,6 +360,16 @@ spec:
       to:
         {{- toYaml $np.kafkaTo | nindent 8 }}
       {{- end }}
+    {{- with .root.Values.tracing }}
+    {{- if .otlpEndpoint }}
+    - ports:
+        - {port: {{ int .port }}, protocol: TCP}
+      {{- with .to }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+    {{- end }}
 {{- end }}
 {{- end -}}
 
