@@ -380,7 +380,8 @@ def test_network_policies_cover_every_pod(render: Any) -> None:
             "strimzi.io/cluster": "sb-kafka", "strimzi.io/kind": "Kafka"}}}]
     sasl = render("external-sasl-ssl")
     for np in by_kind(sasl, "NetworkPolicy"):
-        (kafka_rule,) = [r for r in np["spec"]["egress"] if "to" in r and {"port": 9096, "protocol": "TCP"} in r["ports"]]
+        (kafka_rule,) = [r for r in np["spec"]["egress"]
+                         if "to" in r and {"port": 9096, "protocol": "TCP"} in r["ports"]]
         assert kafka_rule["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
 
 
@@ -698,5 +699,6 @@ def test_tracing_sets_the_otel_env_and_opens_egress_to_the_receiver_only_when_co
 
 def test_a_tracing_endpoint_without_scheme_or_a_bad_ratio_is_refused(helm: str) -> None:
     for bad in ("tracing.otlpEndpoint=otel-collector:4317", "tracing.samplerArg=1.5", "tracing.sampler=sometimes"):
-        proc = _run(helm, "template", "x", "--kube-version", KUBE_VERSIONS[-1], "--set", "grpc.insecure=true", "--set", bad)
+        proc = _run(helm, "template", "x", "--kube-version", KUBE_VERSIONS[-1],
+                    "--set", "grpc.insecure=true", "--set", bad)
         assert proc.returncode != 0 and "tracing" in proc.stderr, (bad, proc.stderr[-500:])
